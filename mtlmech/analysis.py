@@ -1,0 +1,56 @@
+"""Tidy-table analysis shared by experiments: paired treatment−control differences and group means.
+
+Diverged runs are never dropped: they enter with the metric of their last finite early-stopping
+snapshot; a pair whose metric is not finite is counted in ``n_nonfinite`` and left out of the test
+only (the count is always reported next to the result).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .stats import mean_ci, paired_bootstrap_ci, paired_wilcoxon
+
+
+def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
+           by: Sequence[str] = (), task: str | None = None) -> pd.DataFrame:
+    """Per group of ``by``: mean of treatment − control over seeds (paired), bootstrap CI,
+    one-sided Wilcoxon p-values in both directions, and counts of pairs and diverged runs."""
+    df = runs if task is None else runs[runs["task"] == task]
+    by = list(by)
+    out = []
+    groups = df.groupby(by, sort=True) if by else [((), df)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        wide = g.pivot_table(index="seed", columns="condition", values=metric, aggfunc="first")
+        div = g.pivot_table(index="seed", columns="condition", values="diverged", aggfunc="first") \
+            if "diverged" in g else None
+        if treatment not in wide or control not in wide:
+            continue
+        a, b = wide[treatment].to_numpy(float), wide[control].to_numpy(float)
+        finite = np.isfinite(a) & np.isfinite(b)
+        diff, lo, hi = paired_bootstrap_ci(a[finite], b[finite])
+        row = dict(zip(by, key))
+        row.update(n=int(len(a)), n_nonfinite=int((~finite).sum()),
+                   n_diverged_treatment=int(div[treatment].sum()) if div is not None else 0,
+                   n_diverged_control=int(div[control].sum()) if div is not None else 0,
+                   mean_treatment=float(np.nanmean(a)), mean_control=float(np.nanmean(b)),
+                   diff=diff, ci_low=lo, ci_high=hi,
+                   p_less=paired_wilcoxon(a[finite], b[finite], "less"),
+                   p_greater=paired_wilcoxon(a[finite], b[finite], "greater"),
+                   frac_treatment_better=float(np.mean(a[finite] < b[finite])) if finite.any() else float("nan"))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def group_means(runs: pd.DataFrame, *, metric: str, by: Sequence[str]) -> pd.DataFrame:
+    """Mean and 95 % t-interval of ``metric`` over seeds for each group (for figures)."""
+    rows = []
+    for key, g in runs.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        m, lo, hi = mean_ci(g[metric].to_numpy(float))
+        rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi, "n": int(len(g))})
+    return pd.DataFrame(rows)

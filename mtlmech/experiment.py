@@ -1,0 +1,146 @@
+"""The driver every experiment script shares: parse → run units (cached) → save → analyse → summary.
+
+An experiment file defines its config dataclass, profiles, ``make_units(cfg, device)`` and
+``analyse(runs, extras, cfg, outdir) -> Findings``; ``main`` is ``Experiment(...).main``. Analysis
+and figures always read the saved ``runs.csv``/``extras.json``, never in-memory results, so
+``--replot`` regenerates them from disk alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import cli
+from .provenance import provenance
+from .runner import Unit, run_units
+from .stats import ClaimResult, judge
+from .store import atomic_write_json, atomic_write_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Findings:
+    """What ``analyse`` returns: claims (verdicts set by :func:`mtlmech.stats.judge` for directional
+    ones), every construction tried, side-by-side tables and the figure files written."""
+
+    claims: list[ClaimResult]
+    constructions_tried: list[Any] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+
+
+def unit_key(experiment: str, version: int, cfg: Any, device: str, *, exclude: tuple[str, ...] = (),
+             **point: Any) -> dict:
+    """The cache key of one unit: experiment, construction version, the config minus sweep lists
+    and analysis-only fields (``exclude``), the sweep point and the device type."""
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
+    return {"experiment": experiment, "version": version, "config": config, "point": point,
+            "device": device.split(":")[0]}
+
+
+def default_out(profile: str) -> Path:
+    """figures/ for the full profile (committed), results/quick/ for the quick one (never committed)."""
+    return REPO_ROOT / ("figures" if profile == "full" else "results/quick")
+
+
+def make_client(spec: str | None):
+    """A dask.distributed Client for ``local[:N]`` (a LocalCluster on 127.0.0.1) or a scheduler address."""
+    if spec is None:
+        return None
+    from dask.distributed import Client, LocalCluster
+    if spec == "local" or spec.startswith("local:"):
+        n = int(spec.split(":", 1)[1]) if ":" in spec else None
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                               processes=True)
+        return Client(cluster)
+    if spec.startswith("tcp://"):
+        return Client(spec)
+    raise cli.UsageError(f"--dask must be local, local:N or tcp://HOST:PORT, got {spec!r}")
+
+
+def runs_table(records: dict[str, dict[int, dict]]) -> pd.DataFrame:
+    rows = [row for unit in records.values() for seed in sorted(unit) for row in unit[seed]["rows"]]
+    df = pd.DataFrame(rows)
+    front = [c for c in ("unit", "seed") if c in df.columns]
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def extras_table(records: dict[str, dict[int, dict]]) -> dict[str, dict[str, Any]]:
+    return {unit: {str(s): r["extra"] for s, r in sorted(recs.items()) if r.get("extra")}
+            for unit, recs in records.items() if any(r.get("extra") for r in recs.values())}
+
+
+@dataclass
+class Experiment:
+    name: str
+    doc: str
+    config_cls: type
+    profiles: dict[str, dict]
+    make_units: Callable[[Any, str], list[Unit]]
+    analyse: Callable[[pd.DataFrame, dict, Any, Path], Findings]
+    shard_size: int = 512
+
+    def outdir(self, opts: cli.RunOptions) -> Path:
+        return (opts.out if opts.out is not None else default_out(opts.profile)) / self.name
+
+    def main(self, argv: list[str] | None = None) -> int:
+        try:
+            cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
+            units = [] if opts.replot else self.make_units(cfg, opts.device)
+            client = make_client(opts.dask) if not opts.replot else None
+        except cli.UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except (ValueError, KeyError) as exc:
+            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
+        outdir = self.outdir(opts)
+        started = time.time()
+        if opts.replot:
+            if not (outdir / "runs.csv").exists():
+                print(f"error: --replot needs {outdir / 'runs.csv'}; run without --replot first", file=sys.stderr)
+                return 2
+            line = "replot only"
+        else:
+            try:
+                report = run_units(units, list(range(opts.seeds)), outdir, force=opts.force,
+                                   shard_size=self.shard_size, client=client, progress=opts.progress)
+            finally:
+                if client is not None:
+                    client.close()
+            line = report.line()
+            atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
+            atomic_write_json(outdir / "extras.json", extras_table(report.records))
+        runs = pd.read_csv(outdir / "runs.csv")
+        extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
+        findings = self.analyse(runs, extras, cfg, outdir)
+        judge(findings.claims)
+        summary = {
+            "experiment": self.name,
+            "profile": opts.profile,
+            "claims": [c.to_dict() for c in findings.claims],
+            "constructions_tried": findings.constructions_tried,
+            "tables": findings.tables,
+            "figures": findings.figures,
+            "n_runs": int(len(runs)),
+            "provenance": provenance(config=dataclasses.asdict(cfg), device=opts.device,
+                                     seeds=[0, opts.seeds], wall_seconds=time.time() - started,
+                                     command=["python", f"experiments/{self.name}.py", *(argv if argv is not None else sys.argv[1:])],
+                                     cache=line),
+        }
+        atomic_write_json(outdir / "summary.json", summary)
+        print(f"{self.name}: {line}")
+        for c in findings.claims:
+            print(f"  {c.id:5s} {c.verdict:15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"
+                  f" p={c.p_value if c.p_value is None else f'{c.p_value:.3g}'} n={c.n}")
+        print(f"  wrote {outdir}")
+        return 0

@@ -1,0 +1,144 @@
+"""Seed-batched multilayer perceptrons with a leading member axis and hand-written backprop.
+
+A *member* is one network (one seed × one condition). Parameters are a flat list
+``[W1, b1, W2, b2, ...]`` with ``W`` of shape ``(B, fan_in, fan_out)`` and ``b`` of shape
+``(B, fan_out)``. All members share one architecture; STL and MTL differ only in which outputs
+carry loss (``task_weights`` in :mod:`mtlmech.training`), so both run in one tensor program.
+Every operation acts on each member's slice alone (batched matmuls and elementwise ops), so a
+member's numbers do not depend on which other members share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .seeding import torch_generator
+
+ACTIVATIONS = ("sigmoid", "tanh")
+OUTPUTS = ("sigmoid", "linear")
+LOSSES = ("mse", "ce")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Architecture of every member: inputs → hidden layers → outputs."""
+
+    n_inputs: int
+    n_outputs: int
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.n_inputs < 1 or self.n_outputs < 1 or not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"impossible network size: {self.n_inputs} inputs, hidden {self.hidden}, "
+                             f"{self.n_outputs} outputs")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.n_inputs, *self.hidden, self.n_outputs]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.hidden) + 1
+
+
+def init_params(spec: NetSpec, member_keys: Sequence[tuple], *, device="cpu",
+                dtype=torch.float32) -> list[torch.Tensor]:
+    """Per-member initial weights U(-s/√fan_in, s/√fan_in), drawn on CPU from each member's own generator.
+
+    ``member_keys[i]`` names member i's stream (e.g. ``(config_hash, seed)``); the draw depends on it
+    alone, so it is the same on any device and in any batch.
+    """
+    sizes = spec.layer_sizes
+    per_member = []
+    for key in member_keys:
+        gen = torch_generator(*key, "init")
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = spec.init_scale / fan_in ** 0.5
+            w = (torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+            b = (torch.rand(fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+            layers += [w, b]
+        per_member.append(layers)
+    return [torch.stack([m[i] for m in per_member]).to(device=device, dtype=dtype)
+            for i in range(2 * spec.n_layers)]
+
+
+def _activate(z: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "sigmoid":
+        return torch.sigmoid(z)
+    if kind == "tanh":
+        return torch.tanh(z)
+    return z
+
+
+def _activation_slope(a: torch.Tensor, kind: str) -> torch.Tensor:
+    """Derivative of the activation, written in terms of its output ``a``."""
+    if kind == "sigmoid":
+        return a * (1 - a)
+    if kind == "tanh":
+        return 1 - a * a
+    return torch.ones_like(a)
+
+
+def as_batched(x: torch.Tensor, n_members: int) -> torch.Tensor:
+    """View data of shape ``(n, d)`` (shared by all members) or ``(B, n, d)`` as ``(B, n, d)``."""
+    return x.expand(n_members, -1, -1) if x.dim() == 2 else x
+
+
+def forward(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    """All layer activations ``[x, h1, ..., out]``, each ``(B, n, width)``."""
+    n_members = params[0].shape[0]
+    acts = [as_batched(x, n_members)]
+    for layer in range(spec.n_layers):
+        w, b = params[2 * layer], params[2 * layer + 1]
+        z = torch.baddbmm(b.unsqueeze(1), acts[-1], w)
+        kind = spec.activation if layer < spec.n_layers - 1 else spec.output
+        acts.append(_activate(z, kind))
+    return acts
+
+
+def predict(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Network outputs ``(B, n, n_outputs)``."""
+    return forward(spec, params, x)[-1]
+
+
+def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   weight: torch.Tensor, loss: str = "mse") -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Per-member loss ``Σ_rows Σ_tasks weight·ℓ(out, y)`` and its gradients.
+
+    ``ℓ`` is ½(out−y)² for ``"mse"`` and the binary cross-entropy for ``"ce"`` (sigmoid outputs).
+    ``weight`` (broadcastable to ``(B, n, K)``) folds together the loss mask for unlabeled rows,
+    the task weights (0 for tasks a member does not train) and the 1/n normalisation; summing task
+    losses is what makes the shared hidden layer receive the sum of the tasks' error gradients.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if loss == "ce" and spec.output != "sigmoid":
+        raise ValueError("cross-entropy loss needs sigmoid outputs")
+    acts = forward(spec, params, x)
+    out = acts[-1]
+    err = out - y
+    if loss == "mse":
+        value = (weight * 0.5 * err * err).sum(dim=(1, 2))
+        delta = err * weight * _activation_slope(out, spec.output)
+    else:
+        eps = torch.finfo(out.dtype).tiny
+        value = -(weight * (y * torch.log(out + eps) + (1 - y) * torch.log(1 - out + eps))).sum(dim=(1, 2))
+        delta = err * weight
+    grads: list[torch.Tensor] = [None] * len(params)  # type: ignore[list-item]
+    for layer in reversed(range(spec.n_layers)):
+        grads[2 * layer] = torch.bmm(acts[layer].transpose(1, 2), delta)
+        grads[2 * layer + 1] = delta.sum(dim=1)
+        if layer:
+            delta = torch.bmm(delta, params[2 * layer].transpose(1, 2)) * _activation_slope(acts[layer], spec.activation)
+    return value, grads

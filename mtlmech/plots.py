@@ -1,0 +1,47 @@
+"""Figure helpers: one style, deterministic PNGs, error bars that say what they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+PALETTE = {"STL": "#1f77b4", "MTL": "#d62728"}
+
+
+def apply_style() -> None:
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "svg.hashsalt": "mtlmech"})
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.4):
+    apply_style()
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+
+
+def errorbars(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float], hi: Sequence[float], *,
+              label: str, color: str | None = None, marker: str = "o", offset: float = 0.0) -> None:
+    """Means with asymmetric error bars [lo, hi] (say in the axis label or caption what they are)."""
+    x = [xi + offset for xi in x]
+    yerr = [[m - l for m, l in zip(mean, lo)], [h - m for m, h in zip(mean, hi)]]
+    ax.errorbar(x, mean, yerr=yerr, label=label, color=color, marker=marker, capsize=3, lw=1.5, ms=4)
+
+
+def caption(fig, text: str) -> None:
+    """A small note under the axes (n, what the error bars are, the construction)."""
+    fig.text(0.01, 0.005, text, fontsize=7, ha="left", va="bottom", wrap=True)
+
+
+def save(fig, path: Path) -> str:
+    """Write a deterministic PNG (no timestamps or software tags) and close the figure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, metadata={"Software": None}, pil_kwargs={"optimize": False})
+    plt.close(fig)
+    return path.name

@@ -1,0 +1,186 @@
+"""Statistics for claims: CIs, exact and paired tests, Holm correction and the verdict rule.
+
+The verdict rule is the one in ``CLAIMS.md``: *replicated* when the pre-registered test is
+significant at α = 0.01 after Holm correction within the experiment, in the predicted direction;
+*not replicated* when the confidence interval excludes the predicted effect or the effect is
+significant the other way; *inconclusive* otherwise. Confidence intervals are 95 % unless stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+ALPHA = 0.01
+CI_LEVEL = 0.95
+VERDICTS = ("replicated", "not replicated", "inconclusive")
+
+
+def wilson_ci(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n; (0, 1) when n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    z = sps.norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int, alternative: str = "greater") -> float:
+    """p-value that rate k1/n1 exceeds (``greater``), falls below (``less``) or differs from k2/n2."""
+    return float(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative).pvalue)
+
+
+def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """CI for the difference of two independent proportions (Newcombe's hybrid Wilson score)."""
+    l1, u1 = wilson_ci(k1, n1, level)
+    l2, u2 = wilson_ci(k2, n2, level)
+    p1, p2 = k1 / max(n1, 1), k2 / max(n2, 1)
+    d = p1 - p2
+    return float(d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def paired_wilcoxon(a: Sequence[float], b: Sequence[float], alternative: str = "less") -> float:
+    """Wilcoxon signed-rank p-value for the paired differences a − b (``less``: a below b).
+
+    Zero differences are split between ranks (Pratt would drop information we want kept);
+    all-equal pairs give p = 1.
+    """
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0 or np.all(d == 0):
+        return 1.0
+    return float(sps.wilcoxon(d, zero_method="zsplit", alternative=alternative).pvalue)
+
+
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], level: float = CI_LEVEL,
+                        n_resamples: int = 10_000, random_state: int = 0) -> tuple[float, float, float]:
+    """Mean of the paired differences a − b and its percentile-bootstrap CI (resampling pairs)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return float("nan"), float("nan"), float("nan")
+    if np.all(d == d[0]):
+        return float(d[0]), float(d[0]), float(d[0])
+    rng = np.random.default_rng(random_state)
+    means = d[rng.integers(0, len(d), size=(n_resamples, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def mean_ci(x: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """Mean and t-interval of independent values (for figure error bars)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        m = float(x.mean()) if len(x) else float("nan")
+        return m, m, m
+    half = sps.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (same order as given)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted.tolist()
+
+
+def verdict_directional(p_adjusted: float, effect: float, ci: tuple[float, float], direction: str,
+                        p_opposite: float | None = None, alpha: float = ALPHA) -> str:
+    """Verdict for a claim that the effect is below (``less``) or above (``greater``) zero.
+
+    ``ci`` is the interval of the effect; it "excludes the predicted effect" when it lies wholly
+    on the non-predicted side of zero. ``p_opposite`` (optional) is the test in the other direction.
+    """
+    if direction not in ("less", "greater"):
+        raise ValueError("direction must be 'less' or 'greater'")
+    sign = -1 if direction == "less" else 1
+    if p_adjusted < alpha and sign * effect > 0:
+        return "replicated"
+    wrong_side = (ci[1] <= 0) if direction == "greater" else (ci[0] >= 0)
+    if wrong_side or (p_opposite is not None and p_opposite < alpha):
+        return "not replicated"
+    return "inconclusive"
+
+
+def verdict_band(ci: tuple[float, float], low: float, high: float) -> str:
+    """Verdict for a claim that a quantity lies in [low, high]: replicated when its CI lies inside,
+    not replicated when its CI lies wholly outside, inconclusive when it straddles an edge."""
+    if low <= ci[0] and ci[1] <= high:
+        return "replicated"
+    if ci[1] < low or ci[0] > high:
+        return "not replicated"
+    return "inconclusive"
+
+
+def verdict_threshold(ci: tuple[float, float], threshold: float, direction: str = "greater") -> str:
+    """Verdict for "quantity > threshold" (or < for ``less``) judged by its CI."""
+    lo, hi = ci
+    if direction == "greater":
+        return "replicated" if lo > threshold else "not replicated" if hi <= threshold else "inconclusive"
+    return "replicated" if hi < threshold else "not replicated" if lo >= threshold else "inconclusive"
+
+
+def combine_verdicts(verdicts: Sequence[str]) -> str:
+    """A claim made of several parts holds only if every part does; fails if any part fails."""
+    if any(v == "not replicated" for v in verdicts):
+        return "not replicated"
+    if all(v == "replicated" for v in verdicts):
+        return "replicated"
+    return "inconclusive"
+
+
+@dataclass
+class ClaimResult:
+    """One row of ``summary.json``'s ``claims`` list (format in CLAIMS.md).
+
+    A *directional* claim (``direction`` set, p-value from a one-sided test in that direction)
+    gets its verdict from :func:`judge` after Holm correction; any other claim carries the verdict
+    its experiment computed (band, threshold or combined rule, stated in ``test``).
+    """
+
+    id: str
+    statement: str
+    source: str
+    test: str
+    effect: float
+    ci: tuple[float, float]
+    p_value: float | None
+    n: int
+    verdict: str = "inconclusive"
+    figure: str = ""
+    direction: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ci"] = [float(c) for c in self.ci]
+        return d
+
+
+def judge(claims: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
+    """Holm-correct the p-values of all claims of one experiment that have one, record them as
+    ``details["p_holm"]``, and set the verdict of each directional claim by the CLAIMS.md rule."""
+    idx = [i for i, c in enumerate(claims) if c.p_value is not None]
+    for i, adjusted in zip(idx, holm([claims[i].p_value for i in idx])):
+        c = claims[i]
+        c.details["p_holm"] = adjusted
+        if c.direction is not None:
+            c.verdict = verdict_directional(adjusted, c.effect, c.ci, c.direction,
+                                            c.details.get("p_opposite"), alpha)
+    return claims
