@@ -73,6 +73,7 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
     """Train every (seed, condition) pair in one batch; ``key`` names the config for all streams.
 
     ``splits_for(seed)`` replaces the default per-seed draw (for experiments with their own data).
+    With ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
     """
     names = problem.task_names
     if len({(c.name, c.tasks) for c in conditions}) != len(conditions):
@@ -98,6 +99,8 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
     result = train(spec, params, as_batch([s.train for s in member_splits], device=device, dtype=dtype),
                    train_spec=train_spec, task_weights=weights,
                    halt=as_batch([s.halt for s in member_splits], device=device, dtype=dtype),
+                   test=as_batch([s.test for s in member_splits], clean=True, device=device, dtype=dtype)
+                   if train_spec.record_curves else None,
                    member_keys=[(*key, seed, c.name, c.tasks) for seed, c in members],
                    lr=per_member("lr", train_spec.lr), weight_decay=per_member("weight_decay", train_spec.weight_decay),
                    layer_lr=per_member("layer_lr", layer_default))
