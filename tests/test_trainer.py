@@ -1,0 +1,163 @@
+"""The seed-batched trainer: batch independence, agreement with a plain per-seed PyTorch loop,
+per-seed divergence, per-task snapshots and the per-layer learning-rate multiplier."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mtlmech.nets import NetSpec, init_params
+from mtlmech.training import Batch, TrainSpec, minibatch_order, train
+
+SPEC = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,))
+
+
+def make_data(n_members, n_rows=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n_members, n_rows, SPEC.n_inputs, generator=g) > 0.5).float()
+    y = (torch.rand(n_members, n_rows, SPEC.n_outputs, generator=g) > 0.5).float()
+    mask = (torch.rand(n_members, n_rows, SPEC.n_outputs, generator=g) > 0.2).float()
+    return Batch(x, y, mask)
+
+
+def run(members, data, ts, weights, keys):
+    idx = torch.tensor(members)
+    sub = Batch(data.x[idx], data.y[idx], data.mask[idx])
+    params = init_params(SPEC, [keys[i] for i in members])
+    return train(SPEC, params, sub, train_spec=ts, task_weights=weights[idx], halt=sub,
+                 member_keys=[keys[i] for i in members])
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_seed_result_does_not_depend_on_batch_mates(batch_size):
+    n = 64
+    data = make_data(n)
+    keys = [("test", s) for s in range(n)]
+    weights = torch.ones(n, 4)
+    weights[::2, 1:] = 0  # half the members are STL on task 0: mixed conditions in one batch
+    ts = TrainSpec(epochs=60, lr=0.3, momentum=0.9, weight_decay=1e-3, batch_size=batch_size)
+    alone = run([5], data, ts, weights, keys)
+    with8 = run(list(range(8)), data, ts, weights, keys)
+    with64 = run(list(range(64)), data, ts, weights, keys)
+    for other, pos in ((with8, 5), (with64, 5)):
+        for a, b in zip(alone.final, other.final):
+            assert torch.equal(a[0], b[pos]), "bitwise equality expected"
+        assert torch.equal(alone.best_epoch[0], other.best_epoch[pos])
+
+
+def reference_loop(x, y, mask, weights, params, ts: TrainSpec, n_layers_lr=(1.0, 1.0), order=None):
+    """Plain nn.Module + torch.optim.SGD for one member (float64)."""
+    model = nn.Sequential(nn.Linear(SPEC.n_inputs, 16), nn.Sigmoid(), nn.Linear(16, SPEC.n_outputs), nn.Sigmoid()).double()
+    with torch.no_grad():
+        model[0].weight.copy_(params[0].T)
+        model[0].bias.copy_(params[1])
+        model[2].weight.copy_(params[2].T)
+        model[2].bias.copy_(params[3])
+    groups = [
+        {"params": [model[0].weight], "lr": ts.lr * n_layers_lr[0], "weight_decay": ts.weight_decay},
+        {"params": [model[0].bias], "lr": ts.lr * n_layers_lr[0], "weight_decay": 0.0},
+        {"params": [model[2].weight], "lr": ts.lr * n_layers_lr[1], "weight_decay": ts.weight_decay},
+        {"params": [model[2].bias], "lr": ts.lr * n_layers_lr[1], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.SGD(groups, lr=ts.lr, momentum=ts.momentum)
+    n = x.shape[0]
+    for epoch in range(1, ts.epochs + 1):
+        parts = [torch.arange(n)] if order is None else list(order(epoch).split(ts.batch_size))
+        for rows in parts:
+            opt.zero_grad()
+            out = model(x[rows])
+            loss = (weights * mask[rows] * 0.5 * (out - y[rows]) ** 2).sum() / len(rows)
+            loss.backward()
+            opt.step()
+    return [model[0].weight.detach().T, model[0].bias.detach(), model[2].weight.detach().T, model[2].bias.detach()]
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_matches_plain_pytorch_sgd_reference(batch_size):
+    n = 6
+    data = make_data(n, n_rows=48, seed=3)
+    data = Batch(data.x.double(), data.y.double(), data.mask.double())
+    keys = [("ref", s) for s in range(n)]
+    weights = torch.ones(n, 4, dtype=torch.float64)
+    weights[0, 1:] = 0
+    ts = TrainSpec(epochs=300 if batch_size is None else 100, lr=0.4, momentum=0.9, weight_decay=1e-3,
+                   batch_size=batch_size, layer_lr=(2.0, 0.5))
+    params = init_params(SPEC, keys, dtype=torch.float64)
+    result = train(SPEC, params, data, train_spec=ts, task_weights=weights, member_keys=keys)
+    shuffle = None
+    for m in range(n):
+        if batch_size is not None:
+            from mtlmech.seeding import int_key
+            key = torch.tensor([int_key(*keys[m], "shuffle")])
+            shuffle = lambda epoch, key=key: minibatch_order(key, epoch, data.n_rows)[0]
+        ref = reference_loop(data.x[m], data.y[m], data.mask[m], weights[m], [p[m] for p in params], ts,
+                             n_layers_lr=(2.0, 0.5), order=shuffle)
+        for ours, theirs in zip(result.final, ref):
+            assert torch.allclose(ours[m], theirs, atol=1e-9, rtol=1e-7), (m, (ours[m] - theirs).abs().max())
+
+
+def test_divergence_is_detected_per_seed():
+    n = 4
+    data = make_data(n)
+    keys = [("div", s) for s in range(n)]
+    params = init_params(SPEC, keys)
+    lr = torch.tensor([0.3, 1e6, 0.3, 0.3])  # member 1 explodes
+    spec_lin = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,), output="linear")
+    result = train(spec_lin, params, data, train_spec=TrainSpec(epochs=200, lr=0.3), task_weights=torch.ones(n, 4),
+                   halt=data, lr=lr)
+    assert result.diverged.tolist() == [False, True, False, False]
+    assert result.diverged_epoch[1] > 0
+    assert all(torch.isfinite(p[[0, 2, 3]]).all() for p in result.final)
+    # its snapshot is the last finite one, taken before the divergence
+    assert result.best_epoch[1].max() < result.diverged_epoch[1]
+
+
+def test_layer_lr_multiplier_only_changes_that_layer():
+    data = make_data(1)
+    params = init_params(SPEC, [("lr", 0)])
+    ts = TrainSpec(epochs=1, lr=0.1, momentum=0.0)
+    w = torch.ones(1, 4)
+    base = train(SPEC, params, data, train_spec=ts, task_weights=w)
+    scaled = train(SPEC, params, data, train_spec=ts, task_weights=w, layer_lr=[[3.0, 1.0]])
+    d_base = [b - p for b, p in zip(base.final, params)]
+    d_scaled = [s - p for s, p in zip(scaled.final, params)]
+    assert torch.allclose(d_scaled[0], 3 * d_base[0], atol=1e-7) and torch.allclose(d_scaled[1], 3 * d_base[1], atol=1e-7)
+    assert torch.equal(d_scaled[2], d_base[2]) and torch.equal(d_scaled[3], d_base[3])
+
+
+def test_stl_member_ignores_untrained_outputs():
+    """With loss only on output 0, the targets of the other outputs cannot influence the net."""
+    data = make_data(1)
+    other = Batch(data.x, data.y.clone(), data.mask)
+    other.y[..., 1:] = 1 - other.y[..., 1:]
+    params = init_params(SPEC, [("stl", 0)])
+    w = torch.tensor([[1.0, 0, 0, 0]])
+    ts = TrainSpec(epochs=50, lr=0.3)
+    a = train(SPEC, params, data, train_spec=ts, task_weights=w)
+    b = train(SPEC, params, other, train_spec=ts, task_weights=w)
+    for pa, pb in zip(a.final, b.final):
+        assert torch.equal(pa, pb)
+
+
+def test_per_task_snapshot_keeps_each_tasks_best_epoch():
+    n_rows = 32
+    data = make_data(1, n_rows=n_rows)
+    params = init_params(SPEC, [("snap", 0)])
+    ts = TrainSpec(epochs=80, lr=0.5, record_curves=True)
+    result = train(SPEC, params, data, train_spec=ts, task_weights=torch.ones(1, 4), halt=data)
+    curve = result.halt_curve[0].numpy()                      # (E, K)
+    expected = np.argmin(curve, axis=0) + 1
+    assert result.best_epoch[0].tolist() == expected.tolist()
+    snap_mse = result.evaluate(data, "per_task")["mse"][0].numpy()
+    assert np.allclose(snap_mse, curve.min(axis=0), atol=1e-6)
+    shared_curve = curve.mean(axis=1)
+    assert result.shared_best_epoch[0].item() == int(np.argmin(shared_curve)) + 1
+
+
+def test_minibatch_order_is_a_permutation_and_depends_on_key_and_epoch():
+    keys = torch.tensor([1, 2])
+    o1 = minibatch_order(keys, 1, 50)
+    assert all(sorted(row.tolist()) == list(range(50)) for row in o1)
+    assert not torch.equal(o1[0], o1[1])
+    assert not torch.equal(o1, minibatch_order(keys, 2, 50))
+    assert torch.equal(o1[1], minibatch_order(keys[1:], 1, 50)[0])
