@@ -28,7 +28,9 @@ class Condition:
     ``tasks``: names of the outputs that carry loss. ``report``: tasks whose test metrics are
     recorded (default: ``tasks``). ``lr``/``weight_decay``/``layer_lr``: per-condition overrides.
     ``transform(splits, rng)`` returns modified splits (e.g. shuffled extra-task targets) drawn
-    from this seed's and condition's own generator.
+    from this seed's and condition's own generator. ``loss_weight`` maps trained task names to a
+    weight (> 0) on their loss term (default 1): a per-output step size for the output layer and
+    a down-weighted share of the hidden layer's gradient (C97 §7.2's slower task).
     """
 
     name: str
@@ -38,6 +40,13 @@ class Condition:
     weight_decay: float | None = None
     layer_lr: tuple[float, ...] | None = None
     transform: Callable[[Splits, np.random.Generator], Splits] | None = field(default=None, compare=False)
+    loss_weight: dict[str, float] | None = field(default=None, compare=False)
+
+    def weight_of(self, task: str) -> float:
+        """Loss weight of ``task`` in this condition (0 when it is not trained)."""
+        if task not in self.tasks:
+            return 0.0
+        return float((self.loss_weight or {}).get(task, 1.0))
 
 
 def stl_mtl_conditions(problem: Problem, main: Sequence[str] | None = None) -> list[Condition]:
@@ -82,6 +91,9 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
         unknown = set(c.tasks) - set(names)
         if unknown:
             raise ValueError(f"condition {c.name} trains unknown tasks {sorted(unknown)}; problem has {names}")
+        weighted = c.loss_weight or {}
+        if set(weighted) - set(c.tasks) or any(not w > 0 for w in weighted.values()):
+            raise ValueError(f"condition {c.name}: loss weights must be > 0 and name trained tasks, got {weighted}")
     spec = NetSpec(n_inputs=problem.n_inputs, n_outputs=problem.n_tasks, **net)
     members, member_splits = [], []
     for seed in seeds:
@@ -92,7 +104,7 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
             members.append((seed, c))
             member_splits.append(s)
     params = init_params(spec, [(*key, seed) for seed, _ in members], device=device, dtype=dtype)
-    weights = torch.tensor([[1.0 if t in c.tasks else 0.0 for t in names] for _, c in members])
+    weights = torch.tensor([[c.weight_of(t) for t in names] for _, c in members])
     per_member = lambda attr, default: [getattr(c, attr) if getattr(c, attr) is not None else default
                                         for _, c in members]
     layer_default = train_spec.layer_lr or (1.0,) * spec.n_layers
