@@ -81,13 +81,13 @@ def _activate(z: torch.Tensor, kind: str) -> torch.Tensor:
     return z
 
 
-def _activation_slope(a: torch.Tensor, kind: str) -> torch.Tensor:
-    """Derivative of the activation, written in terms of its output ``a``."""
+def _backprop_activation(grad: torch.Tensor, a: torch.Tensor, kind: str) -> torch.Tensor:
+    """``grad · f'(z)`` written with the activation's output ``a`` (fused kernels where torch has them)."""
     if kind == "sigmoid":
-        return a * (1 - a)
+        return torch.ops.aten.sigmoid_backward(grad, a)
     if kind == "tanh":
-        return 1 - a * a
-    return torch.ones_like(a)
+        return torch.ops.aten.tanh_backward(grad, a)
+    return grad
 
 
 def as_batched(x: torch.Tensor, n_members: int) -> torch.Tensor:
@@ -113,13 +113,15 @@ def predict(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor) -> torch
 
 
 def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                   weight: torch.Tensor, loss: str = "mse") -> tuple[torch.Tensor, list[torch.Tensor]]:
+                   weight: torch.Tensor, loss: str = "mse", *, with_value: bool = True
+                   ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """Per-member loss ``Σ_rows Σ_tasks weight·ℓ(out, y)`` and its gradients.
 
     ``ℓ`` is ½(out−y)² for ``"mse"`` and the binary cross-entropy for ``"ce"`` (sigmoid outputs).
     ``weight`` (broadcastable to ``(B, n, K)``) folds together the loss mask for unlabeled rows,
     the task weights (0 for tasks a member does not train) and the 1/n normalisation; summing task
     losses is what makes the shared hidden layer receive the sum of the tasks' error gradients.
+    ``with_value=False`` skips computing the loss itself (the gradients do not need it).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -128,17 +130,20 @@ def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y
     acts = forward(spec, params, x)
     out = acts[-1]
     err = out - y
+    value = None
     if loss == "mse":
-        value = (weight * 0.5 * err * err).sum(dim=(1, 2))
-        delta = err * weight * _activation_slope(out, spec.output)
+        if with_value:
+            value = 0.5 * (weight * err * err).sum(dim=(1, 2))
+        delta = _backprop_activation(err.mul_(weight), out, spec.output)
     else:
-        eps = torch.finfo(out.dtype).tiny
-        value = -(weight * (y * torch.log(out + eps) + (1 - y) * torch.log(1 - out + eps))).sum(dim=(1, 2))
-        delta = err * weight
+        if with_value:
+            eps = torch.finfo(out.dtype).tiny
+            value = -(weight * (y * torch.log(out + eps) + (1 - y) * torch.log(1 - out + eps))).sum(dim=(1, 2))
+        delta = err.mul_(weight)
     grads: list[torch.Tensor] = [None] * len(params)  # type: ignore[list-item]
     for layer in reversed(range(spec.n_layers)):
         grads[2 * layer] = torch.bmm(acts[layer].transpose(1, 2), delta)
         grads[2 * layer + 1] = delta.sum(dim=1)
         if layer:
-            delta = torch.bmm(delta, params[2 * layer].transpose(1, 2)) * _activation_slope(acts[layer], spec.activation)
+            delta = _backprop_activation(torch.bmm(delta, params[2 * layer].transpose(1, 2)), acts[layer], spec.activation)
     return value, grads

@@ -83,7 +83,7 @@ class TrainResult:
     best_halt: torch.Tensor           # (B, K)
     shared_best_epoch: torch.Tensor   # (B,)
     diverged: torch.Tensor            # (B,) bool
-    diverged_epoch: torch.Tensor      # (B,) first epoch with a non-finite loss, 0 if none
+    diverged_epoch: torch.Tensor      # (B,) first evaluation epoch with a non-finite loss, 0 if none
     epochs_run: int
     curve_epochs: list[int] = field(default_factory=list)
     train_loss_curve: torch.Tensor | None = None   # (B, E)
@@ -206,21 +206,24 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                 for start in range(0, data.n_rows, ts.batch_size):
                     part = data.rows(order[:, start:start + ts.batch_size])
                     batches.append((part, task_weights[:, None, :] * part.mask / part.n_rows))
+            evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
             epoch_loss = torch.zeros(n_members, dtype=dtype, device=device)
             for part, weight in batches:
-                value, grads = loss_and_grads(spec, params, part.x, part.y, weight, ts.loss)
-                epoch_loss += value
+                value, grads = loss_and_grads(spec, params, part.x, part.y, weight, ts.loss, with_value=evaluating)
+                if evaluating:
+                    epoch_loss += value
                 for p, g, v, step, decay in zip(params, grads, velocity, steps, decays):
                     if decay is not None:
-                        g = g.add_(decay * p)
+                        g.addcmul_(decay, p)
                     v.mul_(ts.momentum).add_(g)
-                    p.sub_(step * v)
+                    p.addcmul_(step, v, value=-1)
+            if not evaluating:
+                continue
+            # divergence is checked on evaluation epochs (the loss is computed there only)
             bad = ~torch.isfinite(epoch_loss) & ~diverged
             if bad.any():
                 diverged |= bad
                 diverged_epoch[bad] = epoch
-            if epoch % ts.eval_every and epoch != ts.epochs:
-                continue
             if halt is not None:
                 h = evaluate(spec, params, halt)[ts.halt_metric]
                 improved = (h < best_halt) & trained
