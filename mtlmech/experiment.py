@@ -126,6 +126,7 @@ class Experiment:
         judge(findings.claims)
         summary = {
             "experiment": self.name,
+            "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
             "profile": opts.profile,
             "claims": [c.to_dict() for c in findings.claims],
             "constructions_tried": findings.constructions_tried,

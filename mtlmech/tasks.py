@@ -212,8 +212,9 @@ def register_problem(name: str) -> Callable:
     The factory's docstring (first line) is what ``--list`` shows.
     """
     def decorate(factory: Callable[..., Problem]) -> Callable[..., Problem]:
-        if name in _PROBLEMS and _PROBLEMS[name] is not factory:
-            raise ValueError(f"a problem named {name!r} is already registered")
+        old = _PROBLEMS.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
+            raise ValueError(f"a problem named {name!r} is already registered by {old.__module__}")
         _PROBLEMS[name] = factory
         return factory
     return decorate
