@@ -88,9 +88,12 @@ class Experiment:
     make_units: Callable[[Any, str], list[Unit]]
     analyse: Callable[[pd.DataFrame, dict, Any, Path], Findings]
     shard_size: int = 512
+    folder: Callable[[Any], str] | None = None   # output folder name from the config (default: name)
+    default_root: Path | None = None              # output root when --out is not given (default: by profile)
 
-    def outdir(self, opts: cli.RunOptions) -> Path:
-        return (opts.out if opts.out is not None else default_out(opts.profile)) / self.name
+    def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
+        root = opts.out if opts.out is not None else (self.default_root or default_out(opts.profile))
+        return root / (self.folder(cfg) if self.folder else self.name)
 
     def main(self, argv: list[str] | None = None) -> int:
         try:
@@ -103,7 +106,7 @@ class Experiment:
         except (ValueError, KeyError) as exc:
             print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
-        outdir = self.outdir(opts)
+        outdir = self.outdir(cfg, opts)
         started = time.time()
         if opts.replot:
             if not (outdir / "runs.csv").exists():
