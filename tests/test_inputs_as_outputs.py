@@ -56,7 +56,8 @@ def test_noisy_features():
 
 
 def tiny_cfg():
-    return io_exp.Config(n_train=20, n_halt=50, n_test=50, epochs=60, eval_every=1, noisy_trials=2)
+    return io_exp.Config(n_train=20, n_halt=50, n_test=50, epochs=60, eval_every=1, noisy_trials=2,
+                          noisy_hidden=8, noisy_epochs=30, noisy_eval_every=1)
 
 
 def test_same_rows_for_every_condition():
