@@ -63,7 +63,7 @@ def make_client(spec: str | None):
                                processes=True)
         return Client(cluster)
     if spec.startswith("tcp://"):
-        return Client(spec)
+        return Client(spec, timeout=30)
     raise cli.UsageError(f"--dask must be local, local:N or tcp://HOST:PORT, got {spec!r}")
 
 
@@ -100,6 +100,9 @@ class Experiment:
             cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
             units = [] if opts.replot else self.make_units(cfg, opts.device)
             client = make_client(opts.dask) if not opts.replot else None
+            if client is not None:  # experiment scripts are not importable on workers: ship their code
+                import cloudpickle
+                cloudpickle.register_pickle_by_value(sys.modules[self.make_units.__module__])
         except cli.UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -119,7 +122,10 @@ class Experiment:
                                    shard_size=self.shard_size, client=client, progress=opts.progress)
             finally:
                 if client is not None:
+                    cluster = client.cluster if opts.dask.startswith("local") else None
                     client.close()
+                    if cluster is not None:
+                        cluster.close()
             line = report.line()
             atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
             atomic_write_json(outdir / "extras.json", extras_table(report.records))

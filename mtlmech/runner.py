@@ -76,8 +76,12 @@ def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force:
         report.records[unit.hash] = {s: have[s] for s in seeds if s in have}
         missing = [s for s in seeds if s not in have]
         report.reused += len(seeds) - len(missing)
-        for start in range(0, len(missing), shard_size):
-            todo.append((unit, cache, missing[start:start + shard_size]))
+        size = shard_size
+        if client is not None and missing:  # enough shards to keep every worker busy
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            size = max(1, min(shard_size, -(-len(missing) // (2 * workers))))
+        for start in range(0, len(missing), size):
+            todo.append((unit, cache, missing[start:start + size]))
     total = sum(len(s) for _, _, s in todo)
     disable = None if progress is None else not progress
     with tqdm(total=total, unit="run", desc="seeds", disable=disable, leave=False) as bar:
