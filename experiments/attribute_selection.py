@@ -13,7 +13,7 @@ Construction (problem ``attribute_selection``, ``related="copies"``; the first c
 - Conditions per seed, same data and initial weights: STL (T0), MTL+1 (T0, T1), MTL+2 (T0..T2),
   MTL+4 (T0..T4); the net always has 5 outputs, untrained outputs carry no loss.
 - 60 training rows, 200 halt rows, 1000 test rows; 16 sigmoid hidden units, squared error,
-  full-batch SGD lr 0.5, momentum 0.9, 800 epochs, halt MSE every 10 epochs, T0 scored and probed
+  full-batch SGD lr 0.5, momentum 0.9, 500 epochs, halt MSE every 10 epochs, T0 scored and probed
   at its own best-halt snapshot.
 
 Measurements: T0 test error; weight ratio = mean ‖w_i‖ over relevant inputs / mean ‖w_i‖ over
@@ -65,7 +65,7 @@ class Config:
     hidden: int = 16
     lr: float = 0.5
     momentum: float = 0.9
-    epochs: int = 800
+    epochs: int = 500
     eval_every: int = 10
 
     def __post_init__(self) -> None:
