@@ -47,7 +47,7 @@ Tests and thresholds (α = 0.01 after Holm within the experiment; 95 % Wilson CI
 - RB2c: MTL-T' C-rate > 0.5 (CI above) and > STL-T' C-rate (one-sided Fisher exact).
 - RB3: RB1b's test on the all-patterns runs.
 Holm runs over the p-values of all six claims of all three families together. Phase diagram (the
-evidence for RB2c across families): T's knob from none to strong (k in 1..4, q in 0..1) × hidden
+evidence for RB2c across families): T's knob from none to strong (k in 1..8, q in 0..1) × hidden
 sizes {2, 4, 8, 16} for every family, trained on all trainable patterns (no sampling noise: the
 regime where the sources say representation bias still acts), 100 seeds per point (the all-pattern
 RB3 points, k = 1 / q = 0 at 8 hidden units, have all seeds), A/B/C/mixed rates of T and T' under
@@ -97,12 +97,14 @@ class Config:
         "help": "experiment-1 knob per family (disjoint, overlap, data)"})
     strong: tuple[float, ...] = field(default=(3.0, 3.0, 1.0), metadata={
         "help": "experiment-2 knob per family (disjoint, overlap, data)"})
-    scale_grid: tuple[float, ...] = field(default=(1.0, 1.5, 2.0, 3.0, 4.0), metadata={
+    scale_grid: tuple[float, ...] = field(default=(1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0), metadata={
         "help": "phase diagram: B input scales k (disjoint, overlap)"})
     q_grid: tuple[float, ...] = field(default=(0.0, 0.1, 0.25, 0.5, 1.0), metadata={
         "help": "phase diagram: exception fractions q (data)"})
     hidden_grid: tuple[int, ...] = field(default=(2, 4, 8, 16), metadata={"help": "phase diagram: hidden sizes"})
     phase_seeds: int = field(default=100, metadata={"help": "seeds per phase-diagram point (experiment points get all)"})
+    confirm: tuple[str, ...] = field(default=("disjoint:3:8", "overlap:6:8", "overlap:8:8", "data:1:8"), metadata={
+        "help": "post-hoc confirmation of experiment 2 on all patterns with fresh seeds: family:knob:hidden"})
     lr: float = 1.0
     momentum: float = 0.9
     epochs: int = 1000
@@ -117,6 +119,13 @@ class Config:
                             ("data", (self.neutral[2], self.strong[2], *self.q_grid))):
             for v in values:
                 RBConstruction(fam, v, self.n_irrelevant)   # raises on bad knobs
+        for spec in self.confirm:
+            parts = spec.split(":")
+            if len(parts) != 3 or parts[0] not in FAMILIES:
+                raise ValueError(f"--confirm entries are family:knob:hidden, got {spec!r}")
+            RBConstruction(parts[0], float(parts[1]), self.n_irrelevant)
+            if int(parts[2]) < 1:
+                raise ValueError(f"--confirm {spec!r}: hidden must be ≥ 1")
         if not 0 < self.train_fraction <= 1:
             raise ValueError("--train-fraction must be in (0, 1]")
         if self.hidden < 1 or min(self.hidden_grid) < 1 or self.epochs < 1 or self.phase_seeds < 1:
@@ -126,7 +135,8 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=40, phase_seeds=40, scale_grid=(1.0, 3.0), q_grid=(0.0, 1.0), hidden_grid=(2, 8)),
+    "quick": dict(seeds=40, phase_seeds=40, scale_grid=(1.0, 3.0), q_grid=(0.0, 1.0), hidden_grid=(2, 8),
+                  confirm=("overlap:8:8",)),
     "full": dict(seeds=500),
 }
 
@@ -136,7 +146,7 @@ def construction(cfg: Config, family: str, pref: float) -> RBConstruction:
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden: int, all_patterns: bool,
-              key: tuple, device: str, examples: bool, max_seed: int | None) -> dict:
+              replicate: int, key: tuple, device: str, examples: bool, max_seed: int | None) -> dict:
     """Train STL-T, STL-T' and MTL for every seed in one batch; score each trained output.
     Seeds ≥ ``max_seed`` (phase-diagram-only points) are not trained and return no rows."""
     out: dict[int, dict] = {seed: {"rows": []} for seed in seeds if max_seed is not None and seed >= max_seed}
@@ -172,6 +182,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden
             k = TASKS.index(t)
             label = str(classify(scores[i, k], first="A", second=OTHER[t], threshold=cfg.threshold))
             rec["rows"].append({"family": family, "pref": pref, "hidden": hidden, "all_patterns": all_patterns,
+                                "replicate": replicate,
                                 "n_train": len(data[seed]),
                                 "condition": c.name, "task": t, "score_A": float(scores[i, k]), "label": label,
                                 "train_acc": float(train_acc[i, k]), "fits": bool(train_acc[i, k] == 1.0),
@@ -188,7 +199,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden
 
 def points(cfg: Config) -> list[dict]:
     """Every sweep point: experiments 1 and 2 (finite samples) and RB3 (all patterns) per family with
-    every seed, then the phase-diagram grid (all patterns, ``phase_seeds`` seeds)."""
+    every seed, then the phase-diagram grid (all patterns, ``phase_seeds`` seeds), then the
+    confirmation points (replicate 1: all patterns, every seed, fresh data/initial-weight streams)."""
     pts = []
     for f, fam in enumerate(FAMILIES):
         pts.append(dict(family=fam, pref=cfg.neutral[f], hidden=cfg.hidden, all_patterns=False, examples=True, full=True))
@@ -197,9 +209,14 @@ def points(cfg: Config) -> list[dict]:
         for pref in (cfg.q_grid if fam == "data" else cfg.scale_grid):
             for hidden in cfg.hidden_grid:
                 pts.append(dict(family=fam, pref=pref, hidden=hidden, all_patterns=True, examples=False, full=False))
+    pts = [{**p, "replicate": 0} for p in pts]
+    for spec in cfg.confirm:
+        fam, pref, hidden = spec.split(":")
+        pts.append(dict(family=fam, pref=float(pref), hidden=int(hidden), all_patterns=True, examples=False, full=True,
+                        replicate=1))
     unique = {}
     for p in pts:   # a grid point equal to an experiment point is the same unit (keeps all its seeds)
-        k = (p["family"], p["pref"], p["hidden"], p["all_patterns"])
+        k = (p["family"], p["pref"], p["hidden"], p["all_patterns"], p["replicate"])
         unique[k] = {**p, "full": unique[k]["full"] or p["full"]} if k in unique else p
     return list(unique.values())
 
@@ -207,17 +224,50 @@ def points(cfg: Config) -> list[dict]:
 def make_units(cfg: Config, device: str) -> list[Unit]:
     units = []
     exclude = ("headline", "neutral", "strong", "scale_grid", "q_grid", "hidden_grid", "hidden", "n_examples",
-               "phase_seeds")
+               "phase_seeds", "confirm")
     for p in points(cfg):
         max_seed = None if p.pop("full") else cfg.phase_seeds
         key = unit_key(NAME, VERSION, cfg, device, exclude=exclude, max_seed=max_seed, **p)
         units.append(Unit(key=key, label=f"{p['family']} pref={p['pref']:g} H={p['hidden']}"
-                                         f"{' all' if p['all_patterns'] else ''}",
+                                         f"{' all' if p['all_patterns'] else ''}{' confirm' if p['replicate'] else ''}",
                           compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION, p["family"], p["pref"], p["hidden"],
-                                                                   p["all_patterns"]), device=device,
+                                                                   p["all_patterns"], p["replicate"]), device=device,
                                           max_seed=max_seed,
                                           **p)))
     return units
+
+
+# Pilots run before the full profile (100 seeds each, 8 hidden units unless stated; rates are label
+# fractions). They chose the feature type and the sample and are recorded here because the rules ask
+# for every construction tried with its numbers; no verdict uses them.
+PILOTS = [
+    {"construction": "v0 single-bit features on ±1 input lines (A, B, C one bit each, 3 irrelevant bits, 64 rows "
+                     "with replacement, 1500 epochs); 'shared' variant: A and B also share one line with opposite "
+                     "signs (overlap 0.5), D mirrors B for C",
+     "result": "STL almost always 'mixed' (disjoint k=1: STL T mixed 0.99, STL T' mixed 0.99; shared k=1: STL T "
+               "mixed 0.88, T' 1.00): with redundant single-bit features GD weights A and B equally and the probe "
+               "answer is set by bias and irrelevant inputs. MTL k=1: A 0.85/0.85 (disjoint), 0.90/0.90 (shared). "
+               "k=4: STL T B 1.00 both; MTL T' A 0.08, C 0.03, mixed 0.89 (disjoint), A 0.08 C 0.00 (shared). "
+               "data q=0.25: STL T B 0.84, MTL T' A 0.35 C 0.00. Abandoned: no A-or-B choice to measure."},
+    {"construction": "v1 XOR features, 6 bits, trained on all 48 trainable patterns, 1000 epochs (scratch script)",
+     "result": "disjoint k=1: STL T A 0.47 B 0.45, STL T' A 0.46 C 0.48; MTL A 0.87 (T), 0.82 (T'). k=1.5: STL T "
+               "B 0.97; MTL T' A 0.69 C 0.29. k=2: STL T B 1.00; MTL T' A 0.58 C 0.33. k=3: MTL T' A 0.40 C 0.34 "
+               "mixed 0.26 (STL T' C 0.50). overlap (C=b1⊕c2) k=1: STL 0.50/0.43, MTL A 0.81/0.82; k=2: MTL T' "
+               "A 0.64 C 0.29; k=4: MTL T' A 0.39 C 0.57 vs STL T' C 0.47. data q=0.1/0.3: STL T B only 0.52/0.59 "
+               "(rest mixed), MTL T' A 0.84/0.86; q=1: STL T B 1.00, MTL T' A 0.46 C 0.47."},
+    {"construction": "v1 with 2 irrelevant bits, 64 rows drawn with replacement",
+     "result": "fit rate 0.89-0.92; disjoint k=1 STL T A 0.23 B 0.22 mixed 0.55; MTL A 0.63/0.62. Too many "
+               "unseen probe patterns: mostly mixed. Abandoned."},
+    {"construction": "v1 with 1 irrelevant bit, 64 rows with replacement; and 0 irrelevant bits, 32 rows with "
+                     "replacement",
+     "result": "fit 0.73-0.88; disjoint k=1 STL T A 0.11-0.31, B 0.09-0.29, mixed 0.40-0.80. Abandoned."},
+    {"construction": "v1, 0 irrelevant bits, 36 of 48 trainable patterns without replacement (the adopted sample)",
+     "result": "disjoint k=1: fit 0.95, STL T A 0.45 B 0.33 mixed 0.22, STL T' A 0.35 C 0.36; MTL A 0.82/0.84."},
+    {"construction": "overlap family on all trainable patterns, k in {2,4,6,8} x H in {4,8,16} (exploring where a "
+                     "C-shift appears; these points are re-run in the committed phase diagram)",
+     "result": "H=8: MTL T' C 0.34/0.54/0.56/0.66 at k=2/4/6/8 vs STL T' C 0.47/0.49/0.37/0.42; H=16: MTL T' C "
+               "0.30 (k=4), 0.48 (k=6); H=4: 0.51 (k=4), 0.54 (k=6)."},
+]
 
 
 # -- analysis ---------------------------------------------------------------------------------
@@ -236,9 +286,10 @@ def rates(runs: pd.DataFrame, **where) -> dict:
     return out
 
 
-def outcome_table(runs: pd.DataFrame, family: str, pref: float, hidden: int, all_patterns: bool) -> dict:
+def outcome_table(runs: pd.DataFrame, family: str, pref: float, hidden: int, all_patterns: bool,
+                  replicate: int = 0) -> dict:
     sel = runs[(runs["family"] == family) & (runs["pref"] == pref) & (runs["hidden"] == hidden)
-               & (runs["all_patterns"] == all_patterns)]
+               & (runs["all_patterns"] == all_patterns) & (runs["replicate"] == replicate)]
     return {f"{cond} {task}": rates(sel, condition=cond, task=task) for cond in ("STL", "MTL") for task in TASKS}
 
 
@@ -251,40 +302,56 @@ def fisher_more(table: dict, label: str, task: str) -> tuple[float, float, tuple
             fisher_exact(*args, "less"))
 
 
-def judge_family(exp1: dict, exp2: dict, rb3: dict) -> list[dict]:
-    """Raw test parts for every claim on one family's outcome tables (verdicts after Holm)."""
-    def band(table, key, label):
-        return verdict_band(tuple(table[key][label]["ci"]), *BAND)
+def band(table: dict, cell: str, label: str) -> str:
+    return verdict_band(tuple(table[cell][label]["ci"]), *BAND)
 
-    def mtl_beats(table, label, tasks):
-        parts = [fisher_more(table, label, t) for t in tasks]
-        worst = min(range(len(parts)), key=lambda j: parts[j][0])
-        above = [verdict_threshold(tuple(table[f"MTL {t}"][label]["ci"]), 0.5) for t in tasks]
-        return dict(effect=parts[worst][0], ci=parts[worst][2], p=max(p[1] for p in parts),
-                    p_opposite=min(p[3] for p in parts), extra=above,
-                    details={f"{t}": {"mtl_rate": table[f"MTL {t}"][label]["rate"],
-                                      "stl_rate": table[f"STL {t}"][label]["rate"], "p_fisher": p[1],
-                                      "diff_ci": list(p[2]), "mtl_above_half": a}
-                             for t, p, a in zip(tasks, parts, above)})
 
-    stl_bands = lambda table: [band(table, "STL T", "A"), band(table, "STL T", "B"),
-                               band(table, "STL T'", "A"), band(table, "STL T'", "C")]
-    out = []
+def stl_bands(table: dict) -> list[str]:
+    """Band verdicts of STL T's A and B rates and STL T''s A and C rates."""
+    return [band(table, "STL T", "A"), band(table, "STL T", "B"), band(table, "STL T'", "A"), band(table, "STL T'", "C")]
+
+
+def mtl_beats(table: dict, label: str, tasks: tuple[str, ...]) -> dict:
+    """Per task: MTL rate of ``label`` above 0.5 (CI) and above STL (one-sided Fisher); the claim's
+    p is the largest, its effect the smallest difference (intersection-union test)."""
+    parts = [fisher_more(table, label, t) for t in tasks]
+    worst = min(range(len(parts)), key=lambda j: parts[j][0])
+    above = [verdict_threshold(tuple(table[f"MTL {t}"][label]["ci"]), 0.5) for t in tasks]
+    return dict(effect=parts[worst][0], ci=parts[worst][2], p=max(p[1] for p in parts),
+                p_opposite=min(p[3] for p in parts), extra=above,
+                details={f"{t}": {"mtl_rate": table[f"MTL {t}"][label]["rate"],
+                                  "stl_rate": table[f"STL {t}"][label]["rate"], "p_fisher": p[1],
+                                  "diff_ci": list(p[2]), "mtl_above_half": a}
+                         for t, p, a in zip(tasks, parts, above)})
+
+
+def exp1_parts(exp1: dict) -> list[dict]:
     b = stl_bands(exp1)
-    out.append(dict(id="RB1a", verdict=combine_verdicts(b), effect=exp1["STL T"]["A"]["rate"] - 0.5,
-                    ci=(exp1["STL T"]["A"]["ci"][0] - 0.5, exp1["STL T"]["A"]["ci"][1] - 0.5), p=None,
-                    details={"bands [T:A, T:B, T':A, T':C]": b}))
-    out.append(dict(id="RB1b", **mtl_beats(exp1, "A", TASKS)))
+    return [dict(id="RB1a", verdict=combine_verdicts(b), effect=exp1["STL T"]["A"]["rate"] - 0.5,
+                 ci=(exp1["STL T"]["A"]["ci"][0] - 0.5, exp1["STL T"]["A"]["ci"][1] - 0.5), p=None,
+                 details={"bands [T:A, T:B, T':A, T':C]": b}),
+            dict(id="RB1b", **mtl_beats(exp1, "A", TASKS))]
+
+
+def exp2_parts(exp2: dict) -> list[dict]:
     stl_t_b = verdict_threshold(tuple(exp2["STL T"]["B"]["ci"]), 0.95)
     b2 = stl_bands(exp2)[2:]
-    out.append(dict(id="RB2a", verdict=combine_verdicts([stl_t_b, *b2]), effect=exp2["STL T"]["B"]["rate"],
-                    ci=tuple(exp2["STL T"]["B"]["ci"]), p=None,
-                    details={"STL T B-rate >= 0.95": stl_t_b, "bands [T':A, T':C]": b2}))
-    out.append(dict(id="RB2b", verdict=verdict_threshold(tuple(exp2["MTL T"]["B"]["ci"]), 0.90),
-                    effect=exp2["MTL T"]["B"]["rate"], ci=tuple(exp2["MTL T"]["B"]["ci"]), p=None, details={}))
-    out.append(dict(id="RB2c", **mtl_beats(exp2, "C", ("T'",))))
-    out.append(dict(id="RB3", **mtl_beats(rb3, "A", TASKS)))
-    return out
+    return [dict(id="RB2a", verdict=combine_verdicts([stl_t_b, *b2]), effect=exp2["STL T"]["B"]["rate"],
+                 ci=tuple(exp2["STL T"]["B"]["ci"]), p=None,
+                 details={"STL T B-rate >= 0.95": stl_t_b, "bands [T':A, T':C]": b2}),
+            dict(id="RB2b", verdict=verdict_threshold(tuple(exp2["MTL T"]["B"]["ci"]), 0.90),
+                 effect=exp2["MTL T"]["B"]["rate"], ci=tuple(exp2["MTL T"]["B"]["ci"]), p=None, details={}),
+            dict(id="RB2c", **mtl_beats(exp2, "C", ("T'",)))]
+
+
+def judge_family(exp1: dict, exp2: dict, rb3: dict) -> list[dict]:
+    """Raw test parts for every claim on one family's outcome tables (verdicts after Holm)."""
+    return [*exp1_parts(exp1), *exp2_parts(exp2), dict(id="RB3", **mtl_beats(rb3, "A", TASKS))]
+
+
+def summarise(parts: list[dict]) -> dict:
+    return {p["id"]: {"verdict": p["verdict"], "effect": p["effect"], "ci": list(p["ci"]), "p": p["p"],
+                      "p_holm": p.get("p_holm"), "details": p.get("details", {})} for p in parts}
 
 
 STATEMENTS = {
@@ -328,9 +395,23 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     # Holm over the headline family's p-values together with every other family's (stricter)
     flat = [p for fam in FAMILIES for p in parts[fam]]
     finish_verdicts(flat)
-    by_family = {fam: {p["id"]: {"verdict": p["verdict"], "effect": p["effect"], "ci": list(p["ci"]),
-                                 "p": p["p"], "p_holm": p.get("p_holm"), "details": p.get("details", {})}
-                       for p in parts[fam]} for fam in FAMILIES}
+    by_family = {fam: summarise(parts[fam]) for fam in FAMILIES}
+    confirmation = {}   # post-hoc: experiment 2 on all patterns with fresh seeds (own Holm family)
+    for spec in cfg.confirm:
+        fam, pref, hidden = spec.split(":")
+        table = outcome_table(runs, fam, float(pref), int(hidden), True, replicate=1)
+        confirmation[spec] = {"construction": construction(cfg, fam, float(pref)).describe() + f", {hidden} hidden, "
+                                                                                             "all patterns, fresh seeds",
+                              "outcomes": table, "parts": exp2_parts(table)}
+    finish_verdicts([p for c in confirmation.values() for p in c["parts"]])
+    confirmation = {spec: {**{k: v for k, v in c.items() if k != "parts"}, "claims": summarise(c["parts"])}
+                    for spec, c in confirmation.items()}
+    for fam in FAMILIES:   # supplementary: experiment 1's STL indifference when trained on all patterns
+        table = tables[fam]["rb3_all_patterns"]
+        bands = [verdict_band(tuple(table[cell][lab]["ci"]), *BAND)
+                 for cell, lab in (("STL T", "A"), ("STL T", "B"), ("STL T'", "A"), ("STL T'", "C"))]
+        by_family[fam]["RB1a on all patterns (supplementary)"] = {"verdict": combine_verdicts(bands),
+                                                                  "bands [T:A, T:B, T':A, T':C]": bands}
     claims = []
     for p in parts[cfg.headline]:
         statement, source, test = STATEMENTS[p["id"]]
@@ -345,19 +426,25 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                      "p_holm_all_families": p.get("p_holm"),
                      "p_opposite": p.get("p_opposite")}))
     phase = phase_table(runs)
-    figures = [plot_outcomes(tables, cfg, outdir), plot_phase(phase, cfg, outdir), plot_units(extras, runs, cfg, outdir)]
-    tried = [{"family": fam, "exp1": tables[fam]["construction_exp1"], "exp2": tables[fam]["construction_exp2"],
+    tide = tide_scan(runs)
+    figures = [plot_outcomes(tables, confirmation, cfg, outdir), plot_phase(phase, cfg, outdir), plot_units(extras, runs, cfg, outdir)]
+    tried = PILOTS + [{"family": fam, "exp1": tables[fam]["construction_exp1"], "exp2": tables[fam]["construction_exp2"],
               "verdicts": {k: v["verdict"] for k, v in by_family[fam].items()},
               "rates": {exp: {cell: {lab: tables[fam][exp][cell][lab]["rate"] for lab in ("A", "B", "C", "mixed")}
                               for cell in tables[fam][exp]} for exp in ("exp1", "exp2", "rb3_all_patterns")}}
-             for fam in FAMILIES]
+             for fam in FAMILIES] + [
+        {"confirmation": spec, "construction": c["construction"],
+         "verdicts": {k: v["verdict"] for k, v in c["claims"].items()},
+         "rates": {cell: {lab: c["outcomes"][cell][lab]["rate"] for lab in ("A", "B", "C", "mixed")}
+                   for cell in c["outcomes"]}} for spec, c in confirmation.items()]
     return Findings(claims=claims, constructions_tried=tried,
-                    tables={"by_family": by_family, "outcomes": tables, "phase": phase.to_dict(orient="records")},
+                    tables={"by_family": by_family, "outcomes": tables, "confirmation_exp2_all_patterns": confirmation, "tide_scan": tide.to_dict(orient="records"),
+                            "hidden_sharing": sharing_table(runs, cfg), "phase": phase.to_dict(orient="records")},
                     figures=figures)
 
 
 def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
-    grid = runs[runs["all_patterns"]]
+    grid = runs[runs["all_patterns"] & (runs["replicate"] == 0)]
     rows = []
     for (fam, pref, hidden, cond, task), g in grid.groupby(["family", "pref", "hidden", "condition", "task"]):
         row = dict(family=fam, pref=pref, hidden=hidden, condition=cond, task=task, n=len(g),
@@ -368,36 +455,86 @@ def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tide_scan(runs: pd.DataFrame) -> pd.DataFrame:
+    """RB2c's test at every phase-diagram point: MTL vs STL C-rate of T' (one-sided Fisher, Holm over
+    the whole grid) and whether the MTL C-rate's Wilson CI lies above 0.5."""
+    grid = runs[runs["all_patterns"] & (runs["replicate"] == 0) & (runs["task"] == "T'")]
+    rows = []
+    for (fam, pref, hidden), g in grid.groupby(["family", "pref", "hidden"]):
+        m, s = g[g["condition"] == "MTL"], g[g["condition"] == "STL"]
+        km, ks = int((m["label"] == "C").sum()), int((s["label"] == "C").sum())
+        rows.append(dict(family=fam, pref=pref, hidden=hidden, n=len(m), mtl_C=km / len(m), stl_C=ks / len(s),
+                         mtl_A=float((m["label"] == "A").mean()), stl_A=float((s["label"] == "A").mean()),
+                         diff=km / len(m) - ks / len(s), diff_ci=list(newcombe_diff_ci(km, len(m), ks, len(s))),
+                         mtl_C_ci=list(wilson_ci(km, len(m))), p_fisher=fisher_exact(km, len(m), ks, len(s), "greater"),
+                         p_fisher_less=fisher_exact(km, len(m), ks, len(s), "less")))
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p_fisher"].tolist())
+    out["tide"] = (out["p_holm"] < 0.01) & (out["mtl_C_ci"].map(lambda ci: ci[0] > 0.5))
+    return out
+
+
+def sharing_table(runs: pd.DataFrame, cfg: Config) -> list[dict]:
+    """MTL runs at the experiment points grouped by their pair of labels: how many hidden units each
+    output uses and how many both use."""
+    exp = runs[~runs["all_patterns"] & (runs["condition"] == "MTL")]
+    wide = exp.pivot_table(index=["family", "pref", "seed"], columns="task",
+                           values=["label", "n_used", "n_shared"], aggfunc="first")
+    rows = []
+    for (fam, pref, lt, ltp), g in wide.groupby([wide.index.get_level_values(0), wide.index.get_level_values(1),
+                                                 wide[("label", "T")], wide[("label", "T'")]]):
+        rows.append(dict(family=fam, pref=pref, label_T=lt, label_Tp=ltp, n=len(g),
+                         mean_used_T=float(g[("n_used", "T")].mean()), mean_used_Tp=float(g[("n_used", "T'")].mean()),
+                         mean_shared=float(g[("n_shared", "T")].mean()), hidden=cfg.hidden))
+    return rows
+
+
 # -- figures ----------------------------------------------------------------------------------
 LABEL_COLORS = {"A": "#2ca02c", "B": "#ff7f0e", "C": "#9467bd", "mixed": "#bbbbbb"}
 
 
-def plot_outcomes(tables: dict, cfg: Config, outdir: Path) -> str:
-    fig, axes = plots.new_figure(ncols=3, nrows=2, width=4.0, height=3.2)
-    cells = ["STL T", "STL T'", "MTL T", "MTL T'"]
+CELLS = ("STL T", "STL T'", "MTL T", "MTL T'")
+
+
+def stacked_bars(ax, table: dict, title: str) -> None:
+    """Label rates of the four (condition, task) cells as stacked bars, each label's 95% Wilson CI
+    drawn at the top of its segment."""
+    bottom = np.zeros(len(CELLS))
+    for label in ("A", "B", "C", "mixed"):
+        r = np.array([table[c][label]["rate"] for c in CELLS])
+        ci = np.array([table[c][label]["ci"] for c in CELLS])
+        ax.bar(range(len(CELLS)), r, bottom=bottom, color=LABEL_COLORS[label], label=label, width=0.7)
+        if r.any():
+            ax.errorbar(np.arange(len(CELLS)) + 0.22, bottom + r, yerr=np.maximum([r - ci[:, 0], ci[:, 1] - r], 0),
+                        fmt="none", ecolor="k", capsize=2, lw=0.8)
+        bottom += r
+    ax.set_xticks(range(len(CELLS)), CELLS, fontsize=8)
+    ax.set(ylim=(0, 1.02), ylabel="fraction of runs", title=title)
+    ax.title.set_fontsize(8)
+    ax.text(0.99, 0.01, f"n={table['STL T']['n']}/bar", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+
+
+def plot_outcomes(tables: dict, confirmation: dict, cfg: Config, outdir: Path) -> str:
+    ncols = max(len(FAMILIES), len(confirmation))
+    fig, axes = plots.new_figure(ncols=ncols, nrows=3 if confirmation else 2, width=4.0, height=3.2)
     for col, fam in enumerate(FAMILIES):
         for row, exp in enumerate(("exp1", "exp2")):
-            ax = axes[row, col]
-            bottom = np.zeros(len(cells))
-            for label in ("A", "B", "C", "mixed"):
-                r = np.array([tables[fam][exp][c][label]["rate"] for c in cells])
-                ci = np.array([tables[fam][exp][c][label]["ci"] for c in cells])
-                ax.bar(range(len(cells)), r, bottom=bottom, color=LABEL_COLORS[label], label=label, width=0.7)
-                centre = bottom + r
-                ax.errorbar(np.arange(len(cells)) + 0.22, centre, yerr=[r - ci[:, 0], ci[:, 1] - r], fmt="none",
-                            ecolor="k", capsize=2, lw=0.8) if r.any() else None
-                bottom += r
-            n = tables[fam][exp]["STL T"]["n"]
-            ax.set_xticks(range(len(cells)), cells, fontsize=8)
-            ax.set(ylim=(0, 1.02), ylabel="fraction of runs", title=f"{'exp. 1' if exp == 'exp1' else 'exp. 2'}: "
-                   f"{construction(cfg, fam, (cfg.neutral if exp == 'exp1' else cfg.strong)[FAMILIES.index(fam)]).describe()}"[:60])
-            ax.title.set_fontsize(8)
-            ax.text(0.99, 0.01, f"n={n}/bar", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+            knob = (cfg.neutral if exp == "exp1" else cfg.strong)[FAMILIES.index(fam)]
+            stacked_bars(axes[row, col], tables[fam][exp],
+                         f"exp. {row + 1}: {construction(cfg, fam, knob).describe()}"[:70])
+    for col in range(len(FAMILIES), ncols):
+        axes[0, col].set_axis_off()
+        axes[1, col].set_axis_off()
+    for col in range(len(confirmation), ncols if confirmation else 0):
+        axes[2, col].set_axis_off()
+    for col, (spec, c) in enumerate(confirmation.items()):
+        stacked_bars(axes[2, col], c["outcomes"], f"exp. 2 confirm (all patterns): {spec}")
     axes[0, 0].legend(fontsize=7, loc="upper left", title="minimum", title_fontsize=7)
     plots.caption(fig, f"Outcome (label) rates per condition and task; error bars: 95% Wilson CI of each label's rate, "
                        f"drawn at the top of its segment. Label threshold {cfg.threshold} on agreement with A over "
-                       f"probe patterns. {cfg.hidden} hidden units, training on {cfg.train_fraction:.0%} of the trainable patterns. "
-                       f"Headline family: {cfg.headline}.")
+                       f"probe patterns. Rows 1-2: {cfg.hidden} hidden units, training on {cfg.train_fraction:.0%} of "
+                       f"the trainable patterns (headline family: {cfg.headline}). Row 3: post-hoc confirmation of "
+                       f"experiment 2 on all trainable patterns with fresh seeds (family:knob:hidden units).")
     return plots.save(fig, outdir / "exp_outcomes.png")
 
 

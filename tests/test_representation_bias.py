@@ -77,12 +77,12 @@ def test_hand_built_nets_are_labelled_by_what_they_compute(w_a, w_b, expected):
 def test_quick_config_runs_and_labels_every_run(tmp_path):
     cfg = rb_exp.Config(epochs=300, hidden_grid=(8,), scale_grid=(1.0,), q_grid=(0.0,), phase_seeds=2)
     out = rb_exp.run_seeds([0, 1, 2], cfg=cfg, family="disjoint", pref=1.0, hidden=4, all_patterns=False,
-                           key=("test",), device="cpu", examples=True, max_seed=None)
+                           replicate=0, key=("test",), device="cpu", examples=True, max_seed=None)
     rows = [r for s in out.values() for r in s["rows"]]
     assert len(rows) == 3 * 4 and {r["label"] for r in rows} <= {"A", "B", "C", "mixed"}
     assert all(r["n_train"] == 36 for r in rows) and "sensitivity" in out[0]["extra"]
     skipped = rb_exp.run_seeds([0, 5], cfg=cfg, family="data", pref=0.0, hidden=4, all_patterns=True,
-                               key=("test",), device="cpu", examples=False, max_seed=1)
+                               replicate=0, key=("test",), device="cpu", examples=False, max_seed=1)
     assert skipped[5] == {"rows": []} and len(skipped[0]["rows"]) == 4
     with pytest.raises(ValueError):
         rb_exp.Config(strong=(3.0, 3.0, 2.0))

@@ -97,7 +97,7 @@ class RBConstruction:
 
     def describe(self) -> str:
         if self.family == "data":
-            return f"data: XOR features, T labelled B on a fraction q={self.pref:g} of A≠B rows"
+            return f"data: XOR features, T labelled B on q={self.pref:g} of A≠B rows"
         which = "b1, b2" if self.family == "disjoint" else "b2; C = b1⊕c2"
         return f"{self.family}: XOR features, scale k={self.pref:g} on {which}"
 
