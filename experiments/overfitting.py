@@ -55,7 +55,9 @@ from mtlmech.training import TrainSpec
 
 NAME = "overfitting"
 VERSION = 1
-CURVE_STRIDE = 2  # keep every 2nd recorded epoch in extras.json (figures only)
+CURVE_STRIDE = 4  # keep every 4th recorded epoch in extras.json (figures only)
+FIGURE_CURVES = {"OF1/STL/T1": ("halt", "test"), "OF1/MTL/T1": ("halt", "test"), "OF2/STL/main": ("halt",),
+                 "OF2/MTL/main": ("halt",), "OF2/MTL/extra": ("halt",)}
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,10 @@ def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: s
                     row.update(curve_best_epoch=int(epochs[best_index(halt[i:i + 1, :, k])[0]]),
                                halt_rise=float(rise_after_best(halt[i:i + 1, :, k])[0]),
                                min_test_mse=float(np.nanmin(test[i, :, k])))
-            out[seed]["extra"][f"{part}/{c.name}/{t}"] = {
-                "halt": np.round(halt[i, ::CURVE_STRIDE, k], 4).tolist(), "test": np.round(test[i, ::CURVE_STRIDE, k], 4).tolist()}
+            name = f"{part}/{c.name}/{t}"
+            curves = {"halt": halt[i, ::CURVE_STRIDE, k], "test": test[i, ::CURVE_STRIDE, k]}
+            if name in FIGURE_CURVES:
+                out[seed]["extra"][name] = {w: np.round(curves[w], 4).tolist() for w in FIGURE_CURVES[name]}
         out[seed]["extra"]["epochs"] = epochs[::CURVE_STRIDE].tolist()
     return out
 
