@@ -116,6 +116,8 @@ class Experiment:
                 print(f"error: --replot needs {outdir / 'runs.csv'}; run without --replot first", file=sys.stderr)
                 return 2
             line = "replot only"
+            previous = json.loads((outdir / "summary.json").read_text()) if (outdir / "summary.json").exists() else {}
+            compute_seconds = previous.get("provenance", {}).get("compute_seconds")
         else:
             try:
                 report = run_units(units, list(range(opts.seeds)), outdir, force=opts.force,
@@ -127,6 +129,7 @@ class Experiment:
                     if cluster is not None:
                         cluster.close()
             line = report.line()
+            compute_seconds = round(report.compute_seconds, 2)
             atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
             atomic_write_json(outdir / "extras.json", extras_table(report.records))
         runs = pd.read_csv(outdir / "runs.csv")
@@ -145,7 +148,7 @@ class Experiment:
             "provenance": provenance(config=dataclasses.asdict(cfg), device=opts.device,
                                      seeds=[0, opts.seeds], wall_seconds=time.time() - started,
                                      command=["python", f"experiments/{self.name}.py", *(argv if argv is not None else sys.argv[1:])],
-                                     cache=line),
+                                     cache=line, compute_seconds=compute_seconds),
         }
         atomic_write_json(outdir / "summary.json", summary)
         print(f"{self.name}: {line}")

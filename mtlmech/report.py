@@ -79,7 +79,8 @@ def build_report(root: Path, *, command: str) -> str:
         if s.get("description"):
             out += [s["description"], ""]
         out.append(f"Profile {s['profile']}, seeds {prov.get('seeds')}, {s.get('n_runs', '?')} run records, "
-                   f"device {prov.get('device')}, wall time {prov.get('wall_seconds')} s ({prov.get('cache', '')}).")
+                   f"device {prov.get('device')}, wall time {prov.get('wall_seconds')} s ({prov.get('cache', '')}; "
+                   f"training time behind these results {prov.get('compute_seconds')} s).")
         out.append("")
         for c in s["claims"]:
             details = {k: v for k, v in c.get("details", {}).items() if not isinstance(v, (list, dict))}

@@ -9,6 +9,7 @@ Because a seed's result does not depend on its batch-mates, sharding never chang
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -40,14 +41,26 @@ class RunReport:
     computed: int = 0
     reused: int = 0
 
+    @property
+    def compute_seconds(self) -> float:
+        """Training time behind every record used, whether computed now or reused from the cache."""
+        return sum(rec.get("seconds", 0.0) for unit in self.records.values() for rec in unit.values())
+
     def line(self) -> str:
         return f"computed {self.computed}, reused {self.reused}"
 
 
-def _check_records(unit: Unit, seeds: Sequence[int], out: SeedRecords) -> SeedRecords:
+def _timed_compute(compute: Callable[[list[int]], SeedRecords], seeds: list[int]) -> tuple[SeedRecords, float]:
+    start = time.perf_counter()
+    out = compute(seeds)
+    return out, time.perf_counter() - start
+
+
+def _check_records(unit: Unit, seeds: Sequence[int], out: SeedRecords, seconds: float) -> SeedRecords:
     if sorted(out) != sorted(seeds):
         raise RuntimeError(f"unit {unit.label or unit.hash} returned seeds {sorted(out)[:5]}… for {list(seeds)[:5]}…")
     for seed, rec in out.items():
+        rec["seconds"] = seconds / len(seeds)
         for row in rec["rows"]:
             row["unit"] = unit.hash
             row["seed"] = seed
@@ -85,8 +98,8 @@ def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force:
     total = sum(len(s) for _, _, s in todo)
     disable = None if progress is None else not progress
     with tqdm(total=total, unit="run", desc="seeds", disable=disable, leave=False) as bar:
-        def finish(unit, cache, shard, out):
-            out = _check_records(unit, shard, out)
+        def finish(unit, cache, shard, timed):
+            out = _check_records(unit, shard, *timed)
             cache.save(out)
             report.records[unit.hash].update(out)
             report.computed += len(shard)
@@ -94,10 +107,10 @@ def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force:
         if client is None:
             for unit, cache, shard in todo:
                 bar.set_postfix_str(unit.label or unit.hash)
-                finish(unit, cache, shard, unit.compute(shard))
+                finish(unit, cache, shard, _timed_compute(unit.compute, shard))
         else:
             from dask.distributed import as_completed
-            futures = {client.submit(unit.compute, shard, pure=False): (unit, cache, shard)
+            futures = {client.submit(_timed_compute, unit.compute, shard, pure=False): (unit, cache, shard)
                        for unit, cache, shard in todo}
             for future in as_completed(futures):
                 finish(*futures[future], future.result())
