@@ -73,20 +73,36 @@ def init_params(spec: NetSpec, member_keys: Sequence[tuple], *, device="cpu",
             for i in range(2 * spec.n_layers)]
 
 
-def _activate(z: torch.Tensor, kind: str) -> torch.Tensor:
+def _activate_(z: torch.Tensor, kind: str) -> torch.Tensor:
+    """Apply the activation in place (``z`` is always a fresh pre-activation buffer)."""
     if kind == "sigmoid":
-        return torch.sigmoid(z)
+        return z.sigmoid_()
     if kind == "tanh":
-        return torch.tanh(z)
+        return z.tanh_()
     return z
 
 
-def _backprop_activation(grad: torch.Tensor, a: torch.Tensor, kind: str) -> torch.Tensor:
-    """``grad · f'(z)`` written with the activation's output ``a`` (fused kernels where torch has them)."""
+class Workspace:
+    """Reusable output buffers for the training loop, keyed by name and shape: on the CPU, fresh
+    multi-megabyte tensors every step cost as much as the arithmetic."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        key = (name, tuple(shape))
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buf
+
+
+def _backprop_activation_(grad: torch.Tensor, a: torch.Tensor, kind: str) -> torch.Tensor:
+    """``grad ← grad · f'(z)`` in place, written with the activation's output ``a`` (fused kernels)."""
     if kind == "sigmoid":
-        return torch.ops.aten.sigmoid_backward(grad, a)
+        return torch.ops.aten.sigmoid_backward.grad_input(grad, a, grad_input=grad)
     if kind == "tanh":
-        return torch.ops.aten.tanh_backward(grad, a)
+        return torch.ops.aten.tanh_backward.grad_input(grad, a, grad_input=grad)
     return grad
 
 
@@ -95,15 +111,23 @@ def as_batched(x: torch.Tensor, n_members: int) -> torch.Tensor:
     return x.expand(n_members, -1, -1) if x.dim() == 2 else x
 
 
-def forward(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
-    """All layer activations ``[x, h1, ..., out]``, each ``(B, n, width)``."""
+def forward(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor,
+            workspace: Workspace | None = None) -> list[torch.Tensor]:
+    """All layer activations ``[x, h1, ..., out]``, each ``(B, n, width)``.
+
+    With a ``workspace`` the activations live in its buffers (valid until the next call)."""
     n_members = params[0].shape[0]
     acts = [as_batched(x, n_members)]
     for layer in range(spec.n_layers):
         w, b = params[2 * layer], params[2 * layer + 1]
-        z = torch.baddbmm(b.unsqueeze(1), acts[-1], w)
+        bias = b.unsqueeze(1)
+        if workspace is None:
+            z = torch.baddbmm(bias, acts[-1], w)
+        else:
+            z = workspace.get(f"z{layer}", (n_members, acts[-1].shape[1], w.shape[2]), w)
+            torch.baddbmm(bias, acts[-1], w, out=z)
         kind = spec.activation if layer < spec.n_layers - 1 else spec.output
-        acts.append(_activate(z, kind))
+        acts.append(_activate_(z, kind))
     return acts
 
 
@@ -113,28 +137,29 @@ def predict(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor) -> torch
 
 
 def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                   weight: torch.Tensor, loss: str = "mse", *, with_value: bool = True
-                   ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+                   weight: torch.Tensor, loss: str = "mse", *, with_value: bool = True,
+                   workspace: Workspace | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """Per-member loss ``Σ_rows Σ_tasks weight·ℓ(out, y)`` and its gradients.
 
     ``ℓ`` is ½(out−y)² for ``"mse"`` and the binary cross-entropy for ``"ce"`` (sigmoid outputs).
     ``weight`` (broadcastable to ``(B, n, K)``) folds together the loss mask for unlabeled rows,
     the task weights (0 for tasks a member does not train) and the 1/n normalisation; summing task
     losses is what makes the shared hidden layer receive the sum of the tasks' error gradients.
-    ``with_value=False`` skips computing the loss itself (the gradients do not need it).
+    ``with_value=False`` skips computing the loss itself (the gradients do not need it);
+    a ``workspace`` makes the large intermediate tensors reuse buffers between calls.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if loss == "ce" and spec.output != "sigmoid":
         raise ValueError("cross-entropy loss needs sigmoid outputs")
-    acts = forward(spec, params, x)
+    acts = forward(spec, params, x, workspace)
     out = acts[-1]
-    err = out - y
+    err = torch.sub(out, y) if workspace is None else torch.sub(out, y, out=workspace.get("err", out.shape, out))
     value = None
     if loss == "mse":
         if with_value:
             value = 0.5 * (weight * err * err).sum(dim=(1, 2))
-        delta = _backprop_activation(err.mul_(weight), out, spec.output)
+        delta = _backprop_activation_(err.mul_(weight), out, spec.output)
     else:
         if with_value:
             eps = torch.finfo(out.dtype).tiny
@@ -145,5 +170,10 @@ def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y
         grads[2 * layer] = torch.bmm(acts[layer].transpose(1, 2), delta)
         grads[2 * layer + 1] = delta.sum(dim=1)
         if layer:
-            delta = _backprop_activation(torch.bmm(delta, params[2 * layer].transpose(1, 2)), acts[layer], spec.activation)
+            w_t = params[2 * layer].transpose(1, 2)
+            if workspace is None:
+                back = torch.bmm(delta, w_t)
+            else:
+                back = torch.bmm(delta, w_t, out=workspace.get(f"back{layer}", acts[layer].shape, delta))
+            delta = _backprop_activation_(back, acts[layer], spec.activation)
     return value, grads

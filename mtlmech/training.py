@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .nets import NetSpec, as_batched, loss_and_grads, predict
+from .nets import NetSpec, Workspace, as_batched, loss_and_grads, predict
 from .seeding import int_key
 
 HALT_METRICS = ("mse", "error")
@@ -195,6 +195,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     diverged = torch.zeros(n_members, dtype=torch.bool, device=device)
     diverged_epoch = torch.zeros(n_members, dtype=torch.long, device=device)
     curve_epochs, loss_curve, halt_curve, test_curve = [], [], [], []
+    workspace = Workspace()
 
     with torch.no_grad():
         for epoch in range(1, ts.epochs + 1):
@@ -209,7 +210,8 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
             evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
             epoch_loss = torch.zeros(n_members, dtype=dtype, device=device)
             for part, weight in batches:
-                value, grads = loss_and_grads(spec, params, part.x, part.y, weight, ts.loss, with_value=evaluating)
+                value, grads = loss_and_grads(spec, params, part.x, part.y, weight, ts.loss, with_value=evaluating,
+                                              workspace=workspace)
                 if evaluating:
                     epoch_loss += value
                 for p, g, v, step, decay in zip(params, grads, velocity, steps, decays):
