@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.probes import input_weight_strength
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -136,23 +136,12 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     fit = slope_test(np.log2(1 + bench["n_irrelevant"]), bench["benefit"], "greater")
     point = f"{cfg.primary_irrelevant} irrelevant inputs, noise {cfg.primary_noise}"
     claims = [
-        ClaimResult(id="AS1", statement="attribute selection: MTL strengthens relevant relative to irrelevant input weights",
-                    source="C95 §2.2", test=f"one-sided Wilcoxon signed-rank, paired {top}−STL weight ratio, {point}; "
-                                            "95% paired bootstrap CI", effect=float(pr["diff"]),
-                    ci=(float(pr["ci_low"]), float(pr["ci_high"])), p_value=float(pr["p_greater"]), n=int(pr["n"]),
-                    direction="greater", figure=fig_path,
-                    details={"p_opposite": float(pr["p_less"]), "mean_ratio_mtl": float(pr["mean_treatment"]),
-                             "mean_ratio_stl": float(pr["mean_control"]),
-                             "frac_seeds_mtl_higher": float(1 - pr["frac_treatment_better"])}),
-        ClaimResult(id="AS1b", statement="attribute selection: MTL generalises better on the main task",
-                    source="C95 §2.2", test=f"one-sided Wilcoxon signed-rank, paired {top}−STL T0 test error, {point}; "
-                                            "95% paired bootstrap CI", effect=float(pe["diff"]),
-                    ci=(float(pe["ci_low"]), float(pe["ci_high"])), p_value=float(pe["p_less"]), n=int(pe["n"]),
-                    direction="less", figure=fig_path,
-                    details={"p_opposite": float(pe["p_greater"]), "mean_mtl": float(pe["mean_treatment"]),
-                             "mean_stl": float(pe["mean_control"]),
-                             "n_diverged_mtl": int(pe["n_diverged_treatment"]),
-                             "n_diverged_stl": int(pe["n_diverged_control"])}),
+        paired_claim(pr, id="AS1", statement="attribute selection: MTL strengthens relevant relative to irrelevant "
+                                             "input weights", source="C95 §2.2", direction="greater", figure=fig_path,
+                     test=f"one-sided Wilcoxon signed-rank, paired {top}−STL weight ratio, {point}; 95% paired bootstrap CI"),
+        paired_claim(pe, id="AS1b", statement="attribute selection: MTL generalises better on the main task",
+                     source="C95 §2.2", direction="less", figure=fig_path,
+                     test=f"one-sided Wilcoxon signed-rank, paired {top}−STL T0 test error, {point}; 95% paired bootstrap CI"),
         ClaimResult(id="AS1c", statement="attribute selection: the MTL benefit grows with the number of irrelevant inputs",
                     source="C95 §2.2", test=f"OLS slope of per-seed benefit (STL−{top} T0 test error) on "
                                             f"log2(1+#irrelevant), noise {cfg.primary_noise}; one-sided t-test, 95% t-interval",

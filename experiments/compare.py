@@ -27,11 +27,10 @@ from functools import partial
 from pathlib import Path
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
-from mtlmech.stats import ClaimResult
 from mtlmech.tasks import load_plugin, make_problem, problem_descriptions
 from mtlmech.training import TrainSpec
 
@@ -113,11 +112,10 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     metric = "test_error" if kind == "bool" else "test_mse"
     by_n = paired(runs, metric=metric, treatment="MTL", control="STL", by=["n_train"], task=main)
     first = by_n[by_n["n_train"] == cfg.n_train[0]].iloc[0]
-    claim = ClaimResult(id="CMP1", statement=f"{cfg.problem}: MTL on all tasks beats STL on {main}", source="generic",
-                        test=f"one-sided Wilcoxon, paired MTL−STL {metric} at n={cfg.n_train[0]}; 95% paired bootstrap CI",
-                        effect=float(first["diff"]), ci=(float(first["ci_low"]), float(first["ci_high"])),
-                        p_value=float(first["p_less"]), n=int(first["n"]), direction="less",
-                        figure=f"{outdir.name}/compare.png", details={"p_opposite": float(first["p_greater"])})
+    claim = paired_claim(first, id="CMP1", statement=f"{cfg.problem}: MTL on all tasks beats STL on {main}",
+                         source="generic", test=f"one-sided Wilcoxon, paired MTL−STL {metric} at n={cfg.n_train[0]}; "
+                                                "95% paired bootstrap CI", direction="less",
+                         figure=f"{outdir.name}/compare.png")
     means = group_means(runs, metric=metric, by=["condition", "n_train"])
     fig, axes = plots.new_figure()
     ax = axes[0, 0]

@@ -67,7 +67,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.controls import scaled_layer_lr, shuffled_targets, stuck_runs
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.probes import hidden_sensitivity, rank_correlation
@@ -222,13 +222,9 @@ def by_size(runs: pd.DataFrame, cfg: Config) -> pd.DataFrame:
 
 
 def directional(cid: str, statement: str, source: str, test: str, r: dict, figure: str, **details) -> ClaimResult:
-    return ClaimResult(id=cid, statement=statement, source=source, test=test, effect=float(r["diff"]),
-                       ci=(float(r["ci_low"]), float(r["ci_high"])), p_value=float(r["p_less"]), n=int(r["n"]),
-                       direction="less", figure=f"{NAME}/{figure}",
-                       details={"p_opposite": float(r["p_greater"]), "mean_treatment": float(r["mean_treatment"]),
-                                "mean_control": float(r["mean_control"]),
-                                "n_diverged_treatment": int(r["n_diverged_treatment"]),
-                                "n_diverged_control": int(r["n_diverged_control"]), **details})
+    """A "treatment − control < 0" claim on this experiment's figure ``figure``."""
+    return paired_claim(r, id=cid, statement=statement, source=source, test=test, direction="less",
+                        figure=f"{NAME}/{figure}", **details)
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -141,18 +141,6 @@ def make_units(cfg: Config, device: str) -> list[Unit]:
     return units
 
 
-def directional(claim_id: str, statement: str, source: str, test: str, row, figure: str) -> ClaimResult:
-    """A 'MTL − STL < 0' claim from one row of ``analysis.paired``."""
-    return ClaimResult(id=claim_id, statement=statement, source=source, test=test, effect=float(row["diff"]),
-                       ci=(float(row["ci_low"]), float(row["ci_high"])), p_value=float(row["p_less"]),
-                       n=int(row["n"]), direction="less", figure=figure,
-                       details={"p_opposite": float(row["p_greater"]), "mean_mtl": float(row["mean_treatment"]),
-                                "mean_stl": float(row["mean_control"]),
-                                "n_diverged_mtl": int(row["n_diverged_treatment"]),
-                                "n_diverged_stl": int(row["n_diverged_control"]),
-                                "frac_seeds_mtl_better": float(row["frac_treatment_better"])})
-
-
 def slope_claim(claim_id: str, statement: str, source: str, test: str, fit: dict, direction: str, figure: str) -> ClaimResult:
     return ClaimResult(id=claim_id, statement=statement, source=source, test=test, effect=fit["slope"], ci=fit["ci"],
                        p_value=fit["p"], n=fit["n"], direction=direction, figure=figure,
@@ -204,22 +192,25 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     wil = "one-sided Wilcoxon signed-rank on paired MTL−STL T test error; 95% paired bootstrap CI"
     ols = "OLS slope of per-seed benefit (STL−MTL test error) on {x}, one-sided t-test; 95% t-interval"
     pick = lambda d, col, v: d[np.isclose(d[col], v)].iloc[0]
-    da3_claim = directional("DA3", "blocking amplification: with T = A∨F, T' = ¬A∨F (F parity), MTL learns T better",
-                            "C95 §2.1.2", f"{wil}, n={cfg.da3_primary_n}", pick(d3, "n_train", cfg.da3_primary_n), fig_path)
+    da3_claim = paired_claim(pick(d3, "n_train", cfg.da3_primary_n), id="DA3",
+                             statement="blocking amplification: with T = A∨F, T' = ¬A∨F (F parity), MTL learns T better",
+                             source="C95 §2.1.2", test=f"{wil}, n={cfg.da3_primary_n}", direction="less", figure=fig_path)
     da3_claim.details.update(matched_stl_size=matched["size"], matched_stl_size_ci=list(matched["ci"]),
                              matched_bootstrap_outside=matched["n_outside"],
                              effective_size_ratio=matched["size"] / cfg.da3_primary_n)
     claims = [
-        directional("DA1", "statistical amplification: independent noise on T and T' sharing F → MTL better on clean T",
-                    "C97 §3.2.1", f"{wil}, noise={cfg.primary_noise}, n={cfg.da1_primary_n}",
-                    pick(d1_noise, "noise", cfg.primary_noise), fig_path),
+        paired_claim(pick(d1_noise, "noise", cfg.primary_noise), id="DA1",
+                     statement="statistical amplification: independent noise on T and T' sharing F → MTL better on clean T",
+                     source="C97 §3.2.1", test=f"{wil}, noise={cfg.primary_noise}, n={cfg.da1_primary_n}",
+                     direction="less", figure=fig_path),
         slope_claim("DA1b", "statistical amplification: the MTL benefit grows with the label noise", "C97 §3.2.1",
                     ols.format(x=f"noise (0..{cfg.noise_slope_max}), n={cfg.da1_primary_n}"), fit1, "greater", fig_path),
         slope_claim("DA1c", "statistical amplification: the MTL benefit shrinks as the training set grows", "C97 §3.2.1",
                     ols.format(x=f"log2 n, noise={cfg.primary_noise}"), fit1n, "less", fig_path),
-        directional("DA2", "sampling amplification: noise-free different tasks sharing F → MTL better at small n",
-                    "thesis taxonomy; our design", f"{wil}, n={min(cfg.da2_n)}", pick(d2, "n_train", min(cfg.da2_n)),
-                    fig_path),
+        paired_claim(pick(d2, "n_train", min(cfg.da2_n)), id="DA2",
+                     statement="sampling amplification: noise-free different tasks sharing F → MTL better at small n",
+                     source="thesis taxonomy; our design", test=f"{wil}, n={min(cfg.da2_n)}", direction="less",
+                     figure=fig_path),
         slope_claim("DA2b", "sampling amplification: the MTL benefit shrinks as n grows", "thesis taxonomy; our design",
                     ols.format(x="log2 n"), fit2, "less", fig_path),
         da3_claim,

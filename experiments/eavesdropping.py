@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.curves import is_non_monotonic
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -149,18 +149,10 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     at = lambda route: err[(err["route"] == route) & (err["n_train"] == cfg.primary_n)]
 
     def ev1(claim_id: str, route: str, what: str) -> ClaimResult:
-        r = at(route).iloc[0]
-        return ClaimResult(id=claim_id, statement=f"eavesdropping: T' (hard route to F) generalises better when trained "
-                                                  f"with T ({what})", source="C97 §3.2.3",
-                           test=f"one-sided Wilcoxon signed-rank, paired MTL−STL T' test error, route {route}, "
-                                f"n={cfg.primary_n}; 95% paired bootstrap CI", effect=float(r["diff"]),
-                           ci=(float(r["ci_low"]), float(r["ci_high"])), p_value=float(r["p_less"]), n=int(r["n"]),
-                           direction="less", figure=fig_path,
-                           details={"p_opposite": float(r["p_greater"]), "mean_mtl": float(r["mean_treatment"]),
-                                    "mean_stl": float(r["mean_control"]),
-                                    "n_diverged_mtl": int(r["n_diverged_treatment"]),
-                                    "n_diverged_stl": int(r["n_diverged_control"]),
-                                    "frac_seeds_mtl_better": float(r["frac_treatment_better"])})
+        return paired_claim(at(route).iloc[0], id=claim_id, source="C97 §3.2.3", direction="less", figure=fig_path,
+                            statement=f"eavesdropping: T' (hard route to F) generalises better when trained with T ({what})",
+                            test=f"one-sided Wilcoxon signed-rank, paired MTL−STL T' test error, route {route}, "
+                                 f"n={cfg.primary_n}; 95% paired bootstrap CI")
 
     claims = [ev1("EV1", "hint", "T = F, a catalytic hint")]
     if "task" in cfg.routes:

@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -230,14 +230,11 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     ours_gain = -float(out_std["rel_diff"]), -float(out_std["rel_ci_high"]), -float(out_std["rel_ci_low"])
 
     claims = [
-        ClaimResult(id="IO1", statement="F1: STD+OUT (F2 as extra output) has lower test RMSE than STD",
-                    source="C97 §4.9 Table 6; CS97 Table 1",
-                    test=f"one-sided Wilcoxon signed-rank, paired STD+OUT − STD test RMSE over {n_all} trials; 95% paired bootstrap CI",
-                    effect=float(out_std["diff"]), ci=(float(out_std["ci_low"]), float(out_std["ci_high"])),
-                    p_value=float(out_std["p_less"]), n=int(out_std["n"]), direction="less",
-                    figure=f"{NAME}/f1_table.png",
-                    details={"p_opposite": float(out_std["p_greater"]), "relative_gain": ours_gain[0],
-                             "relative_gain_ci": ours_gain[1:], "published_relative_gain": gain}),
+        paired_claim(out_std, id="IO1", statement="F1: STD+OUT (F2 as extra output) has lower test RMSE than STD",
+                     source="C97 §4.9 Table 6; CS97 Table 1", direction="less", figure=f"{NAME}/f1_table.png",
+                     test=f"one-sided Wilcoxon signed-rank, paired STD+OUT − STD test RMSE over {n_all} trials; "
+                          "95% paired bootstrap CI",
+                     relative_gain=ours_gain[0], relative_gain_ci=ours_gain[1:], published_relative_gain=gain),
         ClaimResult(id="IO1b", statement="F1: STD+IN (F2 as extra input) is about as good as STD",
                     source="C97 §4.9 Table 6; CS97 Table 1",
                     test=f"band: 95% bootstrap CI of (STD+IN − STD)/mean STD within ±{IN_BAND:.1%}",
@@ -278,17 +275,13 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     lo_in, hi_in, lo_out_in = at(("STD+IN", "STD"), scales[0]), at(("STD+IN", "STD"), scales[-1]), at(("STD+OUT", "STD+IN"), scales[0])
     fig_noisy = f"{NAME}/noisy_features.png"
     claims += [
-        ClaimResult(id="IO2a", statement="noisy features: STD+IN helps at low noise (s = 0)", source="CS97 Fig. 2a",
-                    test="one-sided Wilcoxon, paired STD+IN − STD test RMSE at s = 0; 95% paired bootstrap CI",
-                    effect=float(lo_in["diff"]), ci=(float(lo_in["ci_low"]), float(lo_in["ci_high"])),
-                    p_value=float(lo_in["p_less"]), n=int(lo_in["n"]), direction="less", figure=fig_noisy,
-                    details={"p_opposite": float(lo_in["p_greater"])}),
-        ClaimResult(id="IO2b", statement=f"noisy features: STD+IN hurts at high noise (s = {scales[-1]:g})", source="CS97 Fig. 2a",
-                    test=f"one-sided Wilcoxon, paired STD+IN − STD test RMSE at s = {scales[-1]:g}; 95% paired bootstrap CI",
-                    effect=float(hi_in["diff"]), ci=(float(hi_in["ci_low"]), float(hi_in["ci_high"])),
-                    p_value=float(hi_in["p_greater"]), n=int(hi_in["n"]), direction="greater", figure=fig_noisy,
-                    details={"p_opposite": float(hi_in["p_less"]), "crossing_s": cross, "crossing_ci": cross_ci,
-                             "crossing_frac_bootstrap_none": float(np.isnan(boot).mean())}),
+        paired_claim(lo_in, id="IO2a", statement="noisy features: STD+IN helps at low noise (s = 0)", source="CS97 Fig. 2a",
+                     test="one-sided Wilcoxon, paired STD+IN − STD test RMSE at s = 0; 95% paired bootstrap CI",
+                     direction="less", figure=fig_noisy),
+        paired_claim(hi_in, id="IO2b", statement=f"noisy features: STD+IN hurts at high noise (s = {scales[-1]:g})",
+                     source="CS97 Fig. 2a", direction="greater", figure=fig_noisy,
+                     test=f"one-sided Wilcoxon, paired STD+IN − STD test RMSE at s = {scales[-1]:g}; 95% paired bootstrap CI",
+                     crossing_s=cross, crossing_ci=cross_ci, crossing_frac_bootstrap_none=float(np.isnan(boot).mean())),
         ClaimResult(id="IO2c", statement="noisy features: STD+OUT never hurts (at any noise scale)", source="CS97 Fig. 2a",
                     test=f"per s: 95% bootstrap CI of (STD+OUT − STD)/mean STD; replicated if every upper bound < "
                          f"+{HARM_BOUND:.0%}, not replicated if any lower bound > 0; effect = worst (largest) relative difference",
@@ -296,11 +289,9 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                     ci=(float(harm.loc[harm["rel_diff"].idxmax(), "ci_low"]), float(harm.loc[harm["rel_diff"].idxmax(), "ci_high"])),
                     p_value=None, n=n_noisy, verdict=combine_verdicts(io2c_parts), figure=fig_noisy,
                     details={"per_noise": harm.to_dict(orient="records"), "per_noise_verdicts": io2c_parts}),
-        ClaimResult(id="IO2d", statement="noisy features: at low noise STD+OUT helps less than STD+IN", source="CS97 Fig. 2a",
-                    test="one-sided Wilcoxon, paired STD+OUT − STD+IN test RMSE at s = 0 (> 0); 95% paired bootstrap CI",
-                    effect=float(lo_out_in["diff"]), ci=(float(lo_out_in["ci_low"]), float(lo_out_in["ci_high"])),
-                    p_value=float(lo_out_in["p_greater"]), n=int(lo_out_in["n"]), direction="greater", figure=fig_noisy,
-                    details={"p_opposite": float(lo_out_in["p_less"])}),
+        paired_claim(lo_out_in, id="IO2d", statement="noisy features: at low noise STD+OUT helps less than STD+IN",
+                     source="CS97 Fig. 2a", direction="greater", figure=fig_noisy,
+                     test="one-sided Wilcoxon, paired STD+OUT − STD+IN test RMSE at s = 0 (> 0); 95% paired bootstrap CI"),
     ]
 
     # -- figures ----------------------------------------------------------------------------------

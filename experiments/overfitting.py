@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from mtlmech import plots
-from mtlmech.analysis import paired
+from mtlmech.analysis import paired, paired_claim
 from mtlmech.curves import best_index, rise_after_best
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -144,13 +144,9 @@ def pair(df: pd.DataFrame, metric: str, treatment: str, control: str) -> dict:
 
 
 def claim(cid, statement, source, test, r, direction, figure, **details) -> ClaimResult:
-    p, p_opp = (r["p_less"], r["p_greater"]) if direction == "less" else (r["p_greater"], r["p_less"])
-    return ClaimResult(id=cid, statement=statement, source=source, test=test, effect=float(r["diff"]),
-                       ci=(float(r["ci_low"]), float(r["ci_high"])), p_value=float(p), n=int(r["n"]),
-                       direction=direction, figure=f"{NAME}/{figure}",
-                       details={"p_opposite": float(p_opp), "mean_treatment": float(r["mean_treatment"]),
-                                "mean_control": float(r["mean_control"]),
-                                "n_diverged": int(r["n_diverged_treatment"] + r["n_diverged_control"]), **details})
+    """A directional paired claim on this experiment's figure ``figure``."""
+    return paired_claim(r, id=cid, statement=statement, source=source, test=test, direction=direction,
+                        figure=f"{NAME}/{figure}", **details)
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:

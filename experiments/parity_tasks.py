@@ -30,11 +30,11 @@ from functools import partial
 from pathlib import Path
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
-from mtlmech.stats import ClaimResult, holm
+from mtlmech.stats import holm
 from mtlmech.tasks import make_problem
 from mtlmech.training import TrainSpec
 
@@ -107,16 +107,10 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     by_n = paired(runs, metric="test_error", treatment="MTL", control="STL", by=["n_train"], task="Task1")
     by_n["p_holm"] = holm(by_n["p_less"].tolist())
     primary = by_n[by_n["n_train"] == cfg.primary_n].iloc[0]
-    claim = ClaimResult(
-        id="DA4", statement="C93 parity tasks: MTL on the four blocked tasks beats STL on Task1",
-        source="C93", test=f"one-sided Wilcoxon signed-rank, paired MTL−STL Task1 test error at n={cfg.primary_n}; "
-                           "95% paired bootstrap CI", effect=float(primary["diff"]),
-        ci=(float(primary["ci_low"]), float(primary["ci_high"])), p_value=float(primary["p_less"]),
-        n=int(primary["n"]), direction="less", figure=f"{NAME}/error_vs_n.png",
-        details={"n_diverged_mtl": int(primary["n_diverged_treatment"]),
-                 "n_diverged_stl": int(primary["n_diverged_control"]),
-                 "frac_seeds_mtl_better": float(primary["frac_treatment_better"]),
-                 "p_opposite": float(primary["p_greater"])})
+    claim = paired_claim(primary, id="DA4", statement="C93 parity tasks: MTL on the four blocked tasks beats STL on Task1",
+                         source="C93", test=f"one-sided Wilcoxon signed-rank, paired MTL−STL Task1 test error at "
+                                            f"n={cfg.primary_n}; 95% paired bootstrap CI",
+                         direction="less", figure=f"{NAME}/error_vs_n.png")
 
     means = group_means(runs[runs["task"] == "Task1"], metric="test_error", by=["condition", "n_train"])
     fig, axes = plots.new_figure(ncols=2)

@@ -43,12 +43,12 @@ import numpy as np
 import torch
 
 from mtlmech import plots
-from mtlmech.analysis import group_means, paired
+from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.controls import scaled_layer_lr
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
-from mtlmech.stats import ClaimResult, verdict_threshold
+from mtlmech.stats import verdict_threshold
 from mtlmech.tasks import as_batch, make_problem
 from mtlmech.training import TrainSpec, train
 
@@ -126,28 +126,24 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     def pair(treatment, control):
         return paired(runs, metric="test_error", treatment=treatment, control=control, task=TARGET).iloc[0].to_dict()
 
-    def claim(cid, statement, r, **kw):
-        return ClaimResult(id=cid, statement=statement, source="C97 §7.3; seed (transfer learning)",
-                           effect=float(r["diff"]), ci=(float(r["ci_low"]), float(r["ci_high"])), n=int(r["n"]),
-                           figure=f"{NAME}/transfer.png",
-                           details={"p_opposite": float(r["p_greater"]), "mean_treatment": float(r["mean_treatment"]),
-                                    "mean_control": float(r["mean_control"]),
-                                    "n_diverged": int(r["n_diverged_treatment"] + r["n_diverged_control"])}, **kw)
-
+    source, figure = "C97 §7.3; seed (transfer learning)", f"{NAME}/transfer.png"
     seq, frozen, seq_stl = pair("MTL", "SEQ"), pair("MTL", "SEQ-frozen"), pair("SEQ", "STL")
+    tr1 = paired_claim(seq, id="TR1", statement=f"parallel MTL is at least as good as sequential transfer on T' "
+                                                f"(margin {cfg.margin:g})", source=source, direction="less", figure=figure,
+                       test=f"non-inferiority: 95% paired-bootstrap CI of MTL − SEQ Task1 test error below +{cfg.margin:g}; "
+                            "p = one-sided Wilcoxon MTL < SEQ (reported, not used for this verdict)")
+    tr1.details["p_mtl_less_than_seq"] = tr1.p_value
+    tr1.p_value, tr1.direction = None, None     # judged by the non-inferiority margin, not by Holm
+    tr1.verdict = verdict_threshold(tr1.ci, cfg.margin, "less")
     claims = [
-        claim("TR1", f"parallel MTL is at least as good as sequential transfer on T' (margin {cfg.margin:g})", seq,
-              test=f"non-inferiority: 95% paired-bootstrap CI of MTL − SEQ Task1 test error below +{cfg.margin:g}; "
-                   "p = one-sided Wilcoxon MTL < SEQ (reported, not used for this verdict)",
-              p_value=None, verdict=verdict_threshold((float(seq["ci_low"]), float(seq["ci_high"])), cfg.margin, "less")),
-        claim("TR1b", "parallel MTL beats sequential transfer (fine-tuning all layers)", seq,
-              test="one-sided Wilcoxon MTL − SEQ < 0", p_value=float(seq["p_less"]), direction="less"),
-        claim("TR1c", "parallel MTL beats sequential transfer with the hidden layer frozen", frozen,
-              test="one-sided Wilcoxon MTL − SEQ-frozen < 0", p_value=float(frozen["p_less"]), direction="less"),
-        claim("TR1d", "sequential transfer beats STL on T'", seq_stl,
-              test="one-sided Wilcoxon SEQ − STL < 0", p_value=float(seq_stl["p_less"]), direction="less"),
+        tr1,
+        paired_claim(seq, id="TR1b", statement="parallel MTL beats sequential transfer (fine-tuning all layers)",
+                     source=source, test="one-sided Wilcoxon MTL − SEQ < 0", direction="less", figure=figure),
+        paired_claim(frozen, id="TR1c", statement="parallel MTL beats sequential transfer with the hidden layer frozen",
+                     source=source, test="one-sided Wilcoxon MTL − SEQ-frozen < 0", direction="less", figure=figure),
+        paired_claim(seq_stl, id="TR1d", statement="sequential transfer beats STL on T'", source=source,
+                     test="one-sided Wilcoxon SEQ − STL < 0", direction="less", figure=figure),
     ]
-    claims[0].details["p_mtl_less_than_seq"] = float(seq["p_less"])
     order = ["STL", "SEQ-frozen", "SEQ", "MTL"]
     m = group_means(runs[runs["task"] == TARGET], metric="test_error", by=["condition"]).set_index("condition").loc[order]
     fig, axes = plots.new_figure(ncols=2)

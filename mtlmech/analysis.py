@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .stats import mean_ci, paired_bootstrap_ci, paired_wilcoxon
+from .stats import ClaimResult, mean_ci, paired_bootstrap_ci, paired_wilcoxon
 
 
 def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
@@ -54,3 +54,22 @@ def group_means(runs: pd.DataFrame, *, metric: str, by: Sequence[str]) -> pd.Dat
         m, lo, hi = mean_ci(g[metric].to_numpy(float))
         rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi, "n": int(len(g))})
     return pd.DataFrame(rows)
+
+
+def paired_claim(row, *, id: str, statement: str, source: str, test: str, direction: str,
+                 figure: str = "", **details) -> ClaimResult:
+    """A directional claim from one row of :func:`paired`: effect = mean treatment − control with
+    its paired-bootstrap CI, p = the one-sided Wilcoxon p in ``direction`` (``less``: treatment
+    lower). The opposite p, both means, diverged counts and the share of seeds where the treatment
+    is lower go into ``details`` with any extra ``details`` given."""
+    if direction not in ("less", "greater"):
+        raise ValueError("direction must be 'less' or 'greater'")
+    p, p_opposite = ("p_less", "p_greater") if direction == "less" else ("p_greater", "p_less")
+    return ClaimResult(id=id, statement=statement, source=source, test=test, effect=float(row["diff"]),
+                       ci=(float(row["ci_low"]), float(row["ci_high"])), p_value=float(row[p]), n=int(row["n"]),
+                       direction=direction, figure=figure,
+                       details={"p_opposite": float(row[p_opposite]), "mean_treatment": float(row["mean_treatment"]),
+                                "mean_control": float(row["mean_control"]),
+                                "n_diverged_treatment": int(row["n_diverged_treatment"]),
+                                "n_diverged_control": int(row["n_diverged_control"]),
+                                "frac_seeds_treatment_lower": float(row["frac_treatment_better"]), **details})
