@@ -30,13 +30,17 @@ def test_unknown_experiment_is_an_error(capsys):
     assert "unknown experiment" in capsys.readouterr().err
 
 
-def test_quick_run_writes_report_and_never_touches_committed_figures(tmp_path, capsys):
+def test_quick_suite_covers_every_claim_and_never_touches_committed_figures(tmp_path, capsys):
+    """The whole quick suite (4 seeds) runs, and REPORT.md has a verdict for every CLAIMS.md claim."""
     before = tree_digest(ROOT / "figures")
-    args = ["--profile", "quick", "--only", "parity_tasks", "--seeds", "3", "--out", str(tmp_path), "--no-progress"]
+    args = ["--profile", "quick", "--seeds", "4", "--out", str(tmp_path), "--no-progress"]
     assert run_all.main(args) == 0
     report = (tmp_path / "REPORT.md").read_text()
-    assert "## Claims ledger" in report and "| DA4 |" in report and "## parity_tasks" in report
-    assert "python run_all.py --profile quick" in report
-    assert run_all.main(args) == 0
-    assert "computed 0, reused" in capsys.readouterr().out
+    assert "## Claims ledger" in report and "python run_all.py --profile quick" in report
+    claim_ids = ["RB1a", "RB1b", "RB2a", "RB2b", "RB2c", "RB3", "DA1", "DA2", "DA3", "DA4", "AS1", "EV1", "EV2",
+                 "OF1", "OF2", "CT1", "CT2", "CT3", "CT4", "CT5", "CT6", "PK1", "PK2", "IO1", "IO2", "TR1"]
+    missing = [c for c in claim_ids if f"\n| {c}" not in report]
+    assert not missing, f"claims without a verdict: {missing}"
+    assert run_all.main(args[:-1] + ["--only", "parity_tasks", "--no-progress"]) == 0
+    assert "computed 0, reused 8" in capsys.readouterr().out
     assert tree_digest(ROOT / "figures") == before
