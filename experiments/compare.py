@@ -29,7 +29,7 @@ from pathlib import Path
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.tasks import load_plugin, make_problem, problem_descriptions
 from mtlmech.training import TrainSpec
@@ -88,9 +88,8 @@ def build(cfg: Config):
 
 def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
     problem, main = build(cfg)
-    conditions = [Condition("STL", (main,)), Condition("MTL", tuple(problem.task_names), report=(main,))]
-    trained = train_conditions(problem, conditions, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=dict(hidden=(cfg.hidden,), activation=cfg.activation),
+    trained = train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
+                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=dict(hidden=(cfg.hidden,), activation=cfg.activation),
                                train_spec=TrainSpec(epochs=cfg.epochs, lr=cfg.lr, momentum=cfg.momentum,
                                                     eval_every=cfg.eval_every), device=device)
     return score_rows(trained, n_train=n_train)

@@ -32,7 +32,7 @@ from pathlib import Path
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import holm
 from mtlmech.tasks import make_problem
@@ -68,8 +68,6 @@ PROFILES = {
     "full": dict(seeds=300),
 }
 
-CONDITIONS = [Condition("STL", ("Task1",)), Condition("MTL", ("Task1", "Task2", "Task3", "Task4"), report=("Task1",))]
-
 
 # Every construction tried before the committed run (16 seeds each, 2000 epochs, test error of Task1
 # STL → MTL, paired difference, one-sided Wilcoxon p), listed in summary.json's constructions_tried.
@@ -86,8 +84,9 @@ def problem(cfg: Config):
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
+    parity = problem(cfg)
     trained = train_conditions(
-        problem(cfg), CONDITIONS, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt, n_test=cfg.n_test,
+        parity, stl_mtl_conditions(parity, ["Task1"]), seeds, key=key, n_train=n_train, n_halt=cfg.n_halt, n_test=cfg.n_test,
         net=dict(hidden=(cfg.hidden,)), device=device,
         train_spec=TrainSpec(epochs=cfg.epochs, lr=cfg.lr, momentum=cfg.momentum, eval_every=cfg.eval_every))
     return score_rows(trained, n_train=n_train)
