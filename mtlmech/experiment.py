@@ -19,12 +19,19 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import cli
+from .paths import project_root
 from .provenance import provenance
 from .runner import Unit, run_units
+from .seeding import canonical_json
 from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def __getattr__(name: str) -> Any:
+    """``REPO_ROOT``: the project root (:mod:`mtlmech.paths`), never where the package is installed."""
+    if name == "REPO_ROOT":
+        return project_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -47,9 +54,10 @@ def unit_key(experiment: str, version: int, cfg: Any, device: str, *, exclude: t
             "device": device.split(":")[0]}
 
 
-def default_out(profile: str) -> Path:
-    """figures/ for the full profile (committed), results/quick/ for the quick one (never committed)."""
-    return REPO_ROOT / ("figures" if profile == "full" else "results/quick")
+def default_out(profile: str, root: Path | None = None) -> Path:
+    """figures/ for the full profile (committed), results/quick/ for the quick one (never committed),
+    under ``root`` (default: the project root, see :mod:`mtlmech.paths`)."""
+    return (root or project_root()) / ("figures" if profile == "full" else "results/quick")
 
 
 def make_client(spec: str | None):
@@ -92,12 +100,14 @@ class Experiment:
     default_root: Path | None = None              # output root when --out is not given (default: by profile)
 
     def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
-        root = opts.out if opts.out is not None else (self.default_root or default_out(opts.profile))
+        root = opts.out if opts.out is not None else (
+            self.default_root or default_out(opts.profile, project_root(near=self.make_units)))
         return root / (self.folder(cfg) if self.folder else self.name)
 
     def main(self, argv: list[str] | None = None) -> int:
         try:
             cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
+            outdir = self.outdir(cfg, opts)
             units = [] if opts.replot else self.make_units(cfg, opts.device)
             client = make_client(opts.dask) if not opts.replot else None
             if client is not None:  # experiment scripts are not importable on workers: ship their code
@@ -109,7 +119,6 @@ class Experiment:
         except (ValueError, KeyError) as exc:
             print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
-        outdir = self.outdir(cfg, opts)
         started = time.time()
         if opts.replot:
             if not (outdir / "runs.csv").exists():
@@ -132,6 +141,8 @@ class Experiment:
             compute_seconds = round(report.compute_seconds, 2)
             atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
             atomic_write_json(outdir / "extras.json", extras_table(report.records))
+            # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
+            atomic_write_json(outdir / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
         runs = pd.read_csv(outdir / "runs.csv")
         extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
         findings = self.analyse(runs, extras, cfg, outdir)
