@@ -8,12 +8,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .paths import ProjectNotFound, project_root
+
 PACKAGES = ("mtlmech", "torch", "numpy", "scipy", "pandas", "seaborn", "matplotlib", "dask", "distributed")
 
 
 def git_state(root: Path | None = None) -> dict[str, Any]:
-    """Commit hash and whether the working tree has uncommitted changes (None outside git)."""
-    root = root or Path(__file__).resolve().parent.parent
+    """Commit hash and whether the working tree has uncommitted changes (None outside git), of the
+    project (:mod:`mtlmech.paths`), not of wherever the package is installed."""
+    if root is None:
+        try:
+            root = project_root()
+        except ProjectNotFound:
+            return {"git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True, timeout=10).stdout.strip()

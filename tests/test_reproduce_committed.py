@@ -12,6 +12,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not COMMITTED.exists(), reason="no committed full-profile output yet")
 def test_full_profile_seeds_reproduce_committed_rows(tmp_path):
     committed = pd.read_csv(COMMITTED)
