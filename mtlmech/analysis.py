@@ -67,8 +67,8 @@ def paired_claim(row, *, id: str, statement: str, source: str, test: str, direct
     p, p_opposite = ("p_less", "p_greater") if direction == "less" else ("p_greater", "p_less")
     return ClaimResult(id=id, statement=statement, source=source, test=test, effect=float(row["diff"]),
                        ci=(float(row["ci_low"]), float(row["ci_high"])), p_value=float(row[p]), n=int(row["n"]),
-                       direction=direction, figure=figure,
-                       details={"p_opposite": float(row[p_opposite]), "mean_treatment": float(row["mean_treatment"]),
+                       rule="directional", direction=direction, p_opposite=float(row[p_opposite]), figure=figure,
+                       details={"mean_treatment": float(row["mean_treatment"]),
                                 "mean_control": float(row["mean_control"]),
                                 "n_diverged_treatment": int(row["n_diverged_treatment"]),
                                 "n_diverged_control": int(row["n_diverged_control"]),
