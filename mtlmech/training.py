@@ -8,6 +8,7 @@ plain per-seed ``nn.Module`` loop.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -56,6 +57,7 @@ class TrainSpec:
     record_curves: bool = False
     patience: int | None = None
     min_delta: float = 0.0
+    lr_grid: tuple[float, ...] = (1.0,)   # multipliers of lr tried per condition (chosen on the halt set)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.eval_every < 1:
@@ -70,8 +72,11 @@ class TrainSpec:
             raise ValueError(f"loss must be mse or ce, got {self.loss!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError("patience must be ≥ 1 evaluations (or None: run to the epoch cap)")
-        if not self.min_delta >= 0:
-            raise ValueError("min_delta must be ≥ 0")
+        if not 0 <= self.min_delta < float("inf"):
+            raise ValueError("min_delta must be finite and ≥ 0")
+        if not self.lr_grid or any(not 0 < m < float("inf") for m in self.lr_grid) \
+                or len(set(self.lr_grid)) != len(self.lr_grid):
+            raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {self.lr_grid}")
 
 
 @dataclass
@@ -90,6 +95,7 @@ class TrainResult:
     best_epoch: torch.Tensor          # (B, K) epoch (1-based) of each task's best halt error
     best_halt: torch.Tensor           # (B, K)
     shared_best_epoch: torch.Tensor   # (B,)
+    shared_best_halt: torch.Tensor    # (B,) best mean halt value over the trained tasks
     diverged: torch.Tensor            # (B,) bool
     diverged_epoch: torch.Tensor      # (B,) first evaluation epoch with a non-finite loss, 0 if none
     epochs_run: int                   # the epoch cap
@@ -99,6 +105,21 @@ class TrainResult:
     train_loss_curve: torch.Tensor | None = None   # (B, E)
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
+
+    def take(self, index: Sequence[int]) -> "TrainResult":
+        """The result restricted to members ``index`` (in that order)."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.final[0].device)
+
+        def sel(value):
+            if isinstance(value, torch.Tensor):
+                return value.index_select(0, idx)
+            if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+                return [sel(v) for v in value]
+            if isinstance(value, list) and len(value) == self.final[0].shape[0]:
+                return [value[i] for i in index]
+            return value
+        return dataclasses.replace(self, **{f.name: sel(getattr(self, f.name)) for f in dataclasses.fields(self)
+                                            if f.name not in ("spec", "epochs_run", "curve_epochs")})
 
     def task_params(self, k: int) -> list[torch.Tensor]:
         """Parameters of every member at task ``k``'s best halt epoch."""
@@ -362,6 +383,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
 
     return TrainResult(spec=spec, final=final, task_snapshots=task_snap, shared_snapshot=shared_snap,
                        best_epoch=best_epoch, best_halt=done["best_halt"], shared_best_epoch=shared_epoch,
+                       shared_best_halt=done["shared_best"],
                        diverged=done["diverged"], diverged_epoch=done["diverged_epoch"], epochs_run=ts.epochs,
                        stop_epoch=done["stop_epoch"],
                        stopped_by=[STOP_REASONS[int(c)] for c in done["stop_code"]],
