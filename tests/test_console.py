@@ -15,8 +15,6 @@ from mtlmech.experiment import default_out
 from mtlmech.runner import LogProgress, Unit, progress_bar, run_units
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--profile", "quick", "--n-train", "16", "32", "--primary-n", "16", "--epochs", "40", "--n-test", "50",
-        "--n-halt", "20", "--hidden", "4", "--seeds", "2", "--no-progress"]
 
 
 def one_line_error(err: str, text: str) -> None:
@@ -51,8 +49,8 @@ def test_unknown_names_and_missing_results_are_one_line_errors(tmp_path, capsys)
     one_line_error(capsys.readouterr().err, "invalid choice: 'frobnicate'")
 
 
-def test_run_then_show_and_report(tmp_path, capsys):
-    assert console.main(["run", "parity_tasks", *TINY, "--out", str(tmp_path)]) == 0
+def test_run_then_show_and_report(tmp_path, capsys, parity_tiny):
+    assert console.main(["run", "parity_tasks", *parity_tiny, "--seeds", "2", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "parity_tasks" / "units.json").exists()
     assert console.main(["show", "parity_tasks", "--out", str(tmp_path)]) == 0
     assert "DA4" in capsys.readouterr().out
@@ -84,7 +82,7 @@ def test_root_is_searched_from_the_working_directory_never_the_package(tmp_path,
     assert paths.project_root() == ROOT
 
 
-def test_a_copied_project_writes_its_own_outputs(tmp_path, monkeypatch, capsys):
+def test_a_copied_project_writes_its_own_outputs(tmp_path, monkeypatch, capsys, parity_tiny):
     """An experiment file writes under the project that holds it, wherever mtlmech is installed."""
     project = tmp_path / "project"
     (project / "experiments").mkdir(parents=True)
@@ -92,11 +90,11 @@ def test_a_copied_project_writes_its_own_outputs(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(paths.ENV, raising=False)
     monkeypatch.setattr(paths, "_chosen", None)          # restored after the test (--root sets it)
     monkeypatch.chdir(project / "experiments")
-    assert console.main(["run", "parity_tasks", *TINY]) == 0
+    assert console.main(["run", "parity_tasks", *parity_tiny, "--seeds", "2"]) == 0
     assert (project / "results" / "quick" / "parity_tasks" / "units.json").exists()
     monkeypatch.chdir(tmp_path)                           # --root from outside the project: same cache
     capsys.readouterr()
-    assert console.main(["--root", str(project), "run", "parity_tasks", *TINY]) == 0
+    assert console.main(["--root", str(project), "run", "parity_tasks", *parity_tiny, "--seeds", "2"]) == 0
     assert "parity_tasks: computed 0, reused 4" in capsys.readouterr().out
 
 
@@ -110,7 +108,7 @@ def test_python_dash_m_mtlmech_outside_a_project(tmp_path):
 
 
 @pytest.mark.slow
-def test_non_editable_install_runs_from_a_fresh_copy(tmp_path):
+def test_non_editable_install_runs_from_a_fresh_copy(tmp_path, parity_tiny):
     """pip-installed (not editable) into a venv, the console script writes into the project it is run
     in, not into site-packages."""
     clone = tmp_path / "clone"
@@ -128,7 +126,7 @@ def test_non_editable_install_runs_from_a_fresh_copy(tmp_path):
     where = subprocess.run([tmp_path / "venv" / "bin" / "python", "-c", "import mtlmech; print(mtlmech.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert "site-packages" in where
-    run = subprocess.run([tmp_path / "venv" / "bin" / "mtlmech", "run", "parity_tasks", *TINY],
+    run = subprocess.run([tmp_path / "venv" / "bin" / "mtlmech", "run", "parity_tasks", *parity_tiny, "--seeds", "2"],
                          cwd=clone / "experiments", env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (clone / "results" / "quick" / "parity_tasks" / "units.json").exists()
