@@ -14,9 +14,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mtlmech.suite import discover as discover_in
 from mtlmech.suite import run_all
 
 ROOT = Path(__file__).resolve().parent
+
+
+def discover() -> dict:
+    """name → Experiment for every experiment script next to this file."""
+    return discover_in(ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

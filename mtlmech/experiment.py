@@ -27,6 +27,7 @@ from .provenance import relative_args
 from .seeding import canonical_json
 from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text
+from .training import resolve_backend
 
 
 def __getattr__(name: str) -> Any:
@@ -62,7 +63,8 @@ def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext | str
     key = {"experiment": experiment, "version": version, "config": config, "point": point}
     if isinstance(run, str):
         return {**key, "device": run.split(":")[0]}
-    key.update(device=run.device.split(":")[0], stream=run.stream, backend=run.backend)
+    key.update(device=run.device.split(":")[0], stream=run.stream,
+               backend=resolve_backend(run.backend, getattr(cfg, "net", None), getattr(cfg, "train", None), run.device))
     if problem is not None:
         problems = problem if isinstance(problem, (list, tuple)) else [problem]
         key["problems"] = [p.fingerprint() for p in problems]
@@ -168,6 +170,7 @@ class Experiment:
     profiles: dict[str, dict]
     make_units: Callable[[Any, str], list[Unit]]
     analyse: Callable[[pd.DataFrame, dict, Any, Path], Findings]
+    version: int = 1                              # the construction version (recorded in summary.json)
     shard_size: int = 512
     folder: Callable[[Any], str] | None = None   # output folder name from the config (default: name)
     default_root: Path | None = None              # output root when --out is not given (default: by profile)
@@ -224,6 +227,7 @@ class Experiment:
         v1 = v1_comparison(findings.claims, findings.superseded)
         summary = {
             "experiment": self.name,
+            "version": self.version,
             "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
             "profile": opts.profile,
             "claims": [c.to_dict() for c in findings.claims],

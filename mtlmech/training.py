@@ -202,6 +202,35 @@ def minibatch_order(shuffle_keys: torch.Tensor, epoch: int, n_rows: int) -> torc
 
 
 STOP_REASONS = ("patience", "cap", "diverged")
+BACKENDS = ("auto", "torch", "fused")
+
+
+def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, device: str = "cpu") -> str:
+    """The trainer that will run for this network and training setting: ``torch`` or
+    ``fused-v<kernel version>`` (cache keys record it, since the two agree to ~1e-7, not bitwise).
+    ``auto`` takes the fused kernel where it applies (CPU, one hidden layer, full batch)."""
+    if requested not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    if requested == "torch":
+        return "torch"
+    try:
+        from . import fused
+    except ImportError:
+        fused = None
+    reasons = []
+    if fused is None or not hasattr(fused, "KERNEL_VERSION"):
+        reasons.append("the fused kernel is not installed")
+    if not device.startswith("cpu"):
+        reasons.append(f"device {device}")
+    if net is not None and len(net.hidden) != 1:
+        reasons.append(f"{len(net.hidden)} hidden layers")
+    if train is not None and train.batch_size is not None:
+        reasons.append("mini-batches")
+    if not reasons:
+        return f"fused-v{fused.KERNEL_VERSION}"
+    if requested == "fused":
+        raise ValueError(f"--backend fused does not apply here: {', '.join(reasons)}")
+    return "torch"
 
 
 def resolve_member_settings(spec: NetSpec, train_spec: TrainSpec, n_members: int, *, lr=None, weight_decay=None,
