@@ -17,7 +17,6 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def out(tmp_path_factory, parity_tiny):
     root = tmp_path_factory.mktemp("out")
