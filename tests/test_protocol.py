@@ -101,3 +101,17 @@ def test_cache_key_follows_what_the_problem_computes():
     assert key(same_name_a) != key(same_name_b)               # a custom Feature's function changed
     assert unit_key("e", 1, cfg, RunContext(stream="quick"), problem=pair()) != key(pair())
     assert unit_key("e", 1, cfg, RunContext(backend="torch"), problem=pair())["backend"] == "torch"
+
+
+def test_pilot_rates_pick_the_lowest_mean_halt_per_condition():
+    from mtlmech.protocol import pilot_rates
+    kwargs = dict(n_train=40, n_halt=40, n_test=60, net=dict(hidden=(6,)), train_spec=SPEC)
+    rates = pilot_rates(pair(), CONDITIONS, [0, 1, 2], key=("protocol-test", "pilot"), **kwargs)
+    everything = train_conditions(pair(), CONDITIONS, [0, 1, 2], key=("protocol-test", "pilot"), select=False, **kwargs)
+    assert sum(ch["chosen"] for ch in everything.choices) == 3 * len(CONDITIONS)
+    for cond in ("STL", "MTL"):
+        means = {}
+        for i, ((_, c), ch) in enumerate(zip(everything.members, everything.choices)):
+            if c.name == cond:
+                means.setdefault(ch["lr_mult"], []).append(float(everything.result.best_halt[i, 0]))
+        assert rates[cond] == (min(means, key=lambda m: np.mean(means[m])), 1.0)
