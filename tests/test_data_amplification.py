@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mtlmech.tasks import make_problem
-from mtlmech.trend import matched_size, matched_size_bootstrap, per_seed_benefit, slope_test
+from mtlmech.problems.amplification import same_labels_as
+from mtlmech.trend import level_contrast, matched_size, matched_size_bootstrap, per_seed_benefit, slope_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 
@@ -98,11 +99,60 @@ def test_per_seed_benefit_is_control_minus_treatment():
 
 
 @pytest.mark.slow
+def test_readout_pair_reads_f_on_every_row_without_blocking():
+    p = make_problem("amp_readout_pair")
+    d = p.all_patterns()
+    f, x6, x7 = d.features["F"], d.z[:, 6], d.z[:, 7]
+    t, t2 = d.y_clean[:, p.task_index("T")], d.y_clean[:, p.task_index("T'")]
+    assert np.array_equal(t, (f + x6) % 2) and np.array_equal(t2, (f + x7) % 2)
+    # no blocking: on every row each task together with its read-out bit determines F
+    assert np.array_equal((t + x6) % 2, f) and np.array_equal((t2 + x7) % 2, f)
+    # neither task is an easy route to F: each is uncorrelated with F over all patterns
+    for task in (t, t2):
+        assert abs(np.mean((task - task.mean()) * (f - f.mean()))) < 1e-12
+
+
+def test_same_labels_as_copies_the_main_tasks_noise_on_train_and_halt_only():
+    p = make_problem("amp_noisy_copies", noise=0.3)
+    s = p.splits(np.random.default_rng(5), n_train=400, n_halt=300, n_test=200)
+    assert not np.array_equal(s.train.y[:, 0], s.train.y[:, 1])        # independent flips before
+    out = same_labels_as(p, "T", ("T'",))(s, np.random.default_rng(0))
+    for name in ("train", "halt"):
+        a, b = getattr(out, name), getattr(s, name)
+        assert np.array_equal(a.y[:, 1], b.y[:, 0]) and np.array_equal(a.y[:, 0], b.y[:, 0])
+        assert np.array_equal(a.x, b.x)
+    assert np.array_equal(out.test.y, s.test.y)
+    assert not np.array_equal(s.train.y[:, 0], s.train.y[:, 1])        # the input splits are not modified
+    with pytest.raises(ValueError):
+        same_labels_as(p, "T", ("T",))
+
+
+def test_level_contrast_detects_a_step_and_not_a_flat_line():
+    rng = np.random.default_rng(0)
+    step = {0.0: np.zeros(100), 0.1: rng.normal(0.02, 0.05, 100), 0.2: rng.normal(0.02, 0.05, 100)}
+    up = level_contrast(step, high=[0.1, 0.2], low=[0.0], direction="greater")
+    assert up["p"] < 1e-3 and up["ci"][0] > 0 and up["p_opposite"] > 0.99 and up["n"] == 300
+    flat = {0: rng.normal(0, 0.05, 100), 4: rng.normal(0, 0.05, 100)}
+    fit = level_contrast(flat, high=[4], low=[0], direction="greater")
+    assert fit["p"] > 0.01 and fit["ci"][0] < 0 < fit["ci"][1]
+    exact = level_contrast({0: np.zeros(5), 1: np.full(5, -0.1)}, high=[1], low=[0], direction="greater")
+    assert exact["p"] == 1.0 and exact["p_opposite"] == 0.0 and exact["effect"] == pytest.approx(-0.1)
+    with pytest.raises(ValueError):
+        level_contrast(flat, high=[4], low=[4])
+
+
 def test_quick_end_to_end(tmp_path):
     import data_amplification as exp
-    rc = exp.EXPERIMENT.main(["--profile", "quick", "--seeds", "3", "--out", str(tmp_path), "--epochs", "30",
-                              "--da3-epochs", "30", "--n-test", "50", "--n-halt", "20"])
+    rc = exp.EXPERIMENT.main(["--profile", "quick", "--seeds", "3", "--out", str(tmp_path), "--train.epochs", "30",
+                              "--da3-train.epochs", "30", "--n-test", "50", "--n-halt", "20", "--net.hidden", "4",
+                              "--train.lr-grid", "1", "4", "--da3-train.lr-grid", "1", "4", "--no-progress"])
     assert rc == 0
     summary = json.loads((tmp_path / "data_amplification" / "summary.json").read_text())
-    assert [c["id"] for c in summary["claims"]] == ["DA1", "DA1b", "DA1c", "DA2", "DA2b", "DA3"]
+    ids = [c["id"] for c in summary["claims"]]
+    assert ids == ["DA1", "DA1t", "DA1h", "DA1s", "DA1u", "DA1b", "DA1c", "DA2t", "DA2c", "DA2", "DA3", "DA3u",
+                   "DA5", "DA5u"]
+    by_id = {c["id"]: c for c in summary["claims"]}
+    assert by_id["DA1"]["rule"] == "composite" and by_id["DA1c"]["rule"] == "equivalence"
+    assert by_id["DA1b"]["details"]["benefit_at_noise_0_all_zero"]   # same-noise MTL = MTL at noise 0
+    assert set(by_id["DA1h"]["training"]) == {"MTL", "STL-h2"}
     assert (tmp_path / "data_amplification" / "amplification.png").exists()

@@ -4,9 +4,14 @@ variables its shared feature F reads and which ones no task reads (irrelevant in
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable, Sequence
+
+import numpy as np
+
 from ..features import Feature, and_, linear, not_, or_, parity, threshold, var, xor
 from ..inputs import InputSpace
-from ..tasks import Problem, Task, register_problem
+from ..tasks import Dataset, Problem, Splits, Task, register_problem
 
 # Sign patterns of the related tasks' weight vectors over the relevant inputs in
 # ``attribute_selection``: row j is task j (T0 is the main task). Rows 0-3 are the 4×4 Hadamard
@@ -52,6 +57,45 @@ def sampling_pair() -> Problem:
                    tasks=(Task("T", and_(f, var(6))), Task("T'", or_(f, var(7)))),
                    features={"F": f, "x6": var(6), "x7": var(7)},
                    description=sampling_pair.__doc__.splitlines()[0])
+
+
+@register_problem("amp_readout_pair")
+def readout_pair() -> Problem:
+    """Sampling amplification (version 2): T = F ⊕ x6 and T' = F ⊕ x7 with F = (x0∧x1)∨(x2∧x3)∨(x4∧x5); noise-free.
+
+    Both tasks read F on every row (no blocking: given x6, T determines F, and given x7, T' does),
+    through different read-outs; neither is an easier route to F than the other (no eavesdropping).
+    """
+    f = dnf3()
+    return Problem(name="amp_readout_pair", inputs=InputSpace(n_vars=8, kind="bits"),
+                   tasks=(Task("T", xor(f, var(6))), Task("T'", xor(f, var(7)))),
+                   features={"F": f, "x6": var(6), "x7": var(7)},
+                   description=readout_pair.__doc__.splitlines()[0])
+
+
+def copy_labels(data: Dataset, source: int, targets: Sequence[int]) -> Dataset:
+    """A copy of ``data`` whose target columns ``targets`` (noisy and clean targets and the loss
+    mask) are replaced by column ``source``: the copies carry exactly the source's label noise."""
+    y, y_clean, mask = data.y.copy(), data.y_clean.copy(), data.mask.copy()
+    for a in (y, y_clean, mask):
+        a[:, list(targets)] = a[:, [source]]
+    return dataclasses.replace(data, y=y, y_clean=y_clean, mask=mask)
+
+
+def same_labels_as(problem: Problem, main: str, copies: Sequence[str]) -> Callable[[Splits, np.random.Generator], Splits]:
+    """A ``Condition.transform``: the tasks ``copies`` are trained (and halted) on ``main``'s own
+    labels, noise included, on the training and halt sets (test rows are untouched). The
+    "same-noise" control: an MTL net with as many outputs and the same gradient scale as the MTL
+    condition, whose extra outputs carry no information that the main task's labels do not."""
+    source, targets = problem.task_index(main), [problem.task_index(t) for t in copies]
+    if not targets or source in targets:
+        raise ValueError(f"same_labels_as needs copies other than the main task {main!r}, got {copies}")
+
+    def transform(s: Splits, rng: np.random.Generator) -> Splits:
+        return dataclasses.replace(s, train=copy_labels(s.train, source, targets), halt=copy_labels(s.halt, source, targets))
+
+    transform.__name__ = f"same_labels_as({main}->{','.join(copies)})"
+    return transform
 
 
 @register_problem("amp_blocking_pair")
