@@ -48,22 +48,43 @@ def test_non_monotonic_hand_built_curves():
         is_non_monotonic(curves, tol=-1)
 
 
-def test_rates_count_runs_per_condition():
+def test_timing_measures_on_hand_built_curves():
     import eavesdropping as exp
-    runs = pd.DataFrame({"route": "hint", "n_train": 128, "condition": ["STL"] * 4 + ["MTL"] * 4,
-                         "nm": [False, False, False, True, True, True, True, False]})
-    (row,) = exp.rates(runs, "nm")
-    assert (row["k_STL"], row["n_STL"], row["k_MTL"], row["n_MTL"]) == (1, 4, 3, 4)
-    assert row["diff"] == pytest.approx(0.5)
-    assert row["diff_ci"][0] < 0.5 < row["diff_ci"][1]
+    epochs = np.array([10, 20, 30, 40, 50])
+    curves = np.array([[0.25, 0.21, 0.19, 0.10, 0.05],
+                       [0.25, 0.25, 0.25, 0.25, 0.25],
+                       [0.10, np.nan, np.nan, np.nan, np.nan]])
+    e = exp.first_below(curves, epochs, 0.2)
+    assert e[0] == 30 and np.isnan(e[1]) and e[2] == 10
+    held = exp.hold_last(curves)
+    assert held[2].tolist() == [0.10] * 5 and held[0].tolist() == curves[0].tolist()
+    assert exp.coincides([30, 30, 100, np.nan], [10, 40, 10, 10], 8.0).tolist() == [True, False, False, False]
+
+
+def test_timing_table_pairs_stl_with_its_seeds_mtl_e_f():
+    import eavesdropping as exp
+    cfg = exp.Config()
+    rows = []
+    for seed, (ef, tp_mtl, tp_stl, err_stl) in enumerate([(100, 600, 700, 0.0), (100, 600, 2000, 0.0), (100, 600, 700, 0.4)]):
+        for c, e_f, tp, err in (("MTL", ef, tp_mtl, 0.0), ("MTL-untuned", ef, tp_mtl, 0.0), ("STL", np.nan, tp_stl, err_stl),
+                                ("STL-untuned", np.nan, tp_stl, err_stl)):
+            rows.append({"seed": seed, "route": "hint", "task": "T'", "condition": c, "e_F": e_f, "e_Tp": tp,
+                         "test_error": err})
+    t = exp.timing_table(pd.DataFrame(rows), cfg)
+    assert t["coincide_MTL-untuned"].tolist() == [True, True, True]
+    assert t["coincide_STL-untuned"].tolist() == [True, False, True]      # 2000 > 8 × 100
+    assert t["learned_STL-untuned"].tolist() == [True, True, False]
 
 
 def test_quick_end_to_end(tmp_path):
     import eavesdropping as exp
-    rc = exp.EXPERIMENT.main(["--profile", "quick", "--seeds", "3", "--out", str(tmp_path), "--epochs", "30",
-                              "--n-test", "50", "--n-halt", "20"])
+    rc = exp.EXPERIMENT.main(["--profile", "quick", "--seeds", "3", "--out", str(tmp_path), "--train.epochs", "60",
+                              "--n-test", "50", "--n-halt", "20", "--net.hidden", "4", "--train.lr-grid", "1", "4",
+                              "--no-progress"])
     assert rc == 0
     out = tmp_path / "eavesdropping"
     summary = json.loads((out / "summary.json").read_text())
-    assert [c["id"] for c in summary["claims"]] == ["EV1", "EV1b", "EV2"]
+    claims = {c["id"]: c for c in summary["claims"]}
+    assert list(claims) == ["EV1", "EV1b", "EV1u", "EV2t", "EV2m", "EV2", "EV2n"]
+    assert claims["EV2"]["parts"] == ["EV2t", "EV2m"] and claims["EV2t"]["rule"] == "threshold"
     assert json.loads((out / "extras.json").read_text())   # example curves kept
