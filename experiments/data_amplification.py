@@ -467,14 +467,14 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
     ax.legend(fontsize=6)
     ax = axes[1, 2]
     pairs = [("MTL", "STL", "tuned (DA5)"), ("MTL-untuned", "STL-untuned", "untuned, lr 0.5 (DA5u)")]
-    for i, (a, b, label) in enumerate(pairs):
+    for i, (a, b, _label) in enumerate(pairs):
         d = paired(primary, metric="log2_best_epoch", treatment=a, control=b).iloc[0]
         ax.errorbar([i], [2 ** d["diff"]], yerr=[[2 ** d["diff"] - 2 ** d["ci_low"]], [2 ** d["ci_high"] - 2 ** d["diff"]]],
                     fmt="o", color="k", capsize=4)
     ax.axhline(1, color="grey", lw=1, ls=":")
     ax.set_xticks(range(len(pairs)), [p[2] for p in pairs])
     ax.set_xlim(-0.5, len(pairs) - 0.5)
-    ax.set(ylabel="best epoch MTL / STL (geometric mean)", title=f"DA5: epochs to best halt error, DA1 primary point")
+    ax.set(ylabel="best epoch MTL / STL (geometric mean)", title="DA5: epochs to best halt error, DA1 primary point")
     ax = axes[1, 3]
     grid = sorted(cfg.train.lr * m for m in cfg.train.lr_grid)
     width = 0.27

@@ -10,7 +10,7 @@ levels' means (step contrasts, (noise > 0) − (noise 0)).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

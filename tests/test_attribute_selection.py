@@ -80,7 +80,9 @@ def test_replay_reproduces_the_snapshot_exactly():
     """The matched-loss reading replays a chosen net with the same data, initial weights and rate:
     trained to its T0 snapshot epoch, its weights equal the snapshot weights of the original run."""
     import dataclasses
+
     import attribute_selection as exp
+
     from mtlmech.protocol import train_conditions
     cfg = exp.Config(n_irrelevant=(4,), primary_irrelevant=4, n_train=20, n_halt=20, n_test=20,
                      net=exp.NetConfig(hidden=(4,)), train=exp.TrainSpec(lr=0.5, momentum=0.9, epochs=200, eval_every=10,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtlmech.tasks import make_problem
 from mtlmech.problems.amplification import same_labels_as
+from mtlmech.tasks import make_problem
 from mtlmech.trend import level_contrast, matched_size, matched_size_bootstrap, per_seed_benefit, slope_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))

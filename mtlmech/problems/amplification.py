@@ -5,7 +5,7 @@ variables its shared feature F reads and which ones no task reads (irrelevant in
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
