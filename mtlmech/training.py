@@ -18,6 +18,7 @@ from .nets import NetSpec, Workspace, as_batched, loss_and_grads, predict
 from .seeding import int_key
 
 HALT_METRICS = ("mse", "error")
+BACKENDS = ("auto", "torch", "fused")
 
 
 @dataclass
@@ -89,6 +90,7 @@ class TrainResult:
     train_loss_curve: torch.Tensor | None = None   # (B, E)
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
+    backend: str = "torch"                         # which trainer ran: "fused" or "torch"
 
     def task_params(self, k: int) -> list[torch.Tensor]:
         """Parameters of every member at task ``k``'s best halt epoch."""
@@ -147,14 +149,18 @@ def minibatch_order(shuffle_keys: torch.Tensor, epoch: int, n_rows: int) -> torc
 def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec: TrainSpec,
           task_weights: torch.Tensor, halt: Batch | None = None, test: Batch | None = None,
           member_keys: Sequence[tuple] | None = None, lr=None, weight_decay=None,
-          layer_lr=None) -> TrainResult:
+          layer_lr=None, backend: str = "auto") -> TrainResult:
     """Train every member; returns final parameters, per-task and shared early-stopping snapshots.
 
     ``task_weights`` (B, K) says which outputs each member trains (STL: a one-hot row; MTL: ones).
     ``lr``, ``weight_decay`` (B,) and ``layer_lr`` (B, n_layers) override the spec per member, so
     conditions that differ only in these settings share one batch. ``member_keys`` seed the
     mini-batch order (required when ``train_spec.batch_size`` is set). Inputs are not modified.
+    ``backend``: ``"auto"`` runs :mod:`mtlmech.fused` where it applies (one hidden layer, full
+    batch, CPU) and this PyTorch trainer, the reference, otherwise; ``"fused"`` or ``"torch"`` force one.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     ts = train_spec
     params = [p.clone() for p in params]
     n_members = params[0].shape[0]
@@ -178,6 +184,16 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     velocity = [torch.zeros_like(p) for p in params]
 
     full_weight = task_weights[:, None, :] * as_batched(data.mask, n_members) / data.n_rows
+    if backend != "torch":
+        from . import fused
+        why_not = fused.unsupported(spec, params, data, ts, task_weights, halt, test)
+        if why_not is None:
+            fused.announce(f"fused trainer ({fused.get_threads()} threads)")
+            return fused.train_fused(spec, params, data, ts, task_weights=task_weights, steps=(steps[0], steps[2]),
+                                     weight_decay=wd_m, loss_weight=full_weight, halt=halt, test=test)
+        if backend == "fused":
+            raise ValueError(f"backend='fused' does not apply: {why_not}")
+        fused.announce(f"PyTorch trainer (the fused path does not apply: {why_not})")
     shuffle_keys = None
     if ts.batch_size is not None and ts.batch_size < data.n_rows:
         if member_keys is None:

@@ -1,0 +1,673 @@
+"""The fused per-member trainer: one member's whole run in one compiled call, its data in cache.
+
+:func:`mtlmech.training.train` uses this path (``backend="auto"``) for one-hidden-layer,
+full-batch nets on the CPU; everything else runs in the PyTorch trainer, which stays the
+reference (``tests/test_fused.py`` checks this path against it on every experiment's net shape).
+
+How it is fast. A member's run (all epochs, halt evaluations, snapshots, stopping) is one serial
+numba loop; members are spread over worker threads in small chunks taken from a queue. Activations
+are stored feature-major, ``(width, rows)``, so every product's innermost loop runs along the rows
+(vectorised whatever the layer widths; a 4-output layer costs no more per flop than a 64-wide one)
+and the gradient products are row reductions. The compiled loops carry only the ``reassoc`` and
+``contract`` fast-math flags (reductions may be vectorised, multiply-adds fused); no ``nnan`` or
+``ninf``, so a diverging member still produces the NaN/inf that flags it. The sigmoid and tanh use a
+vectorisable exponential (Cephes ``expf`` polynomial, ≤ 2 ulp; compiled without fast-math so its
+range reduction is kept) for float32 and libm's ``exp`` for float64.
+
+Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
+own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
+in cannot change an instruction it executes, so its numbers are bitwise those it gets alone.
+
+Against the PyTorch trainer the numbers agree to rounding (summation order differs): weights to
+≈ 1e-6 in float32 after hundreds of epochs; best epochs and stopping epochs are identical except
+at genuine near-ties of the halt metric in float32.
+
+Threads. Worker threads block on a queue when idle (no OpenMP busy-waiting), and work is handed out
+in chunks of a few members, so a thread slowed by another process on the machine delays only its
+current chunk. ``set_threads(n)`` (or ``MTLMECH_THREADS``) overrides the default, which is the
+number of CPUs this process may run on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+try:
+    import numba
+    from llvmlite import ir as _llvm_ir
+    from numba import njit, types
+    from numba.extending import intrinsic, overload
+except ImportError:  # pragma: no cover - numba is a dependency; without it everything falls back
+    numba = None
+
+ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
+LOSS_CODES = {"mse": 0, "ce": 1}
+HALT_CODES = {"mse": 0, "error": 1}
+STOP_REASONS = ("cap", "patience", "diverged")
+
+_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """``MTLMECH_THREADS`` if set, else the CPUs this process may run on."""
+    env = os.environ.get("MTLMECH_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(n: int | None) -> None:
+    """Worker threads of the fused trainer (``None``: the default)."""
+    global _threads
+    if n is not None and n < 1:
+        raise ValueError("threads must be ≥ 1")
+    _threads = n
+
+
+def get_threads() -> int:
+    return _threads or default_threads()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="mtlmech-fused")
+        return _pool
+
+
+# --------------------------------------------------------------------------------------------
+# When the fused path applies
+# --------------------------------------------------------------------------------------------
+
+def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=None) -> str | None:
+    """Why the fused path cannot run this call (``None`` when it can)."""
+    if numba is None:
+        return "numba is not installed"
+    if len(spec.hidden) != 1:
+        return f"{len(spec.hidden)} hidden layers (the fused kernel has exactly one)"
+    ts = train_spec
+    if ts.batch_size is not None and ts.batch_size < data.n_rows:
+        return f"mini-batches (batch_size={ts.batch_size} < {data.n_rows} rows)"
+    if ts.loss not in LOSS_CODES or (ts.loss == "ce" and spec.output != "sigmoid"):
+        return f"loss {ts.loss!r} with {spec.output} outputs"
+    if len(params) != 4:
+        return f"{len(params)} parameter tensors"
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64):
+        return f"dtype {dtype}"
+    n_members = params[0].shape[0]
+    if n_members < 1:
+        return "no members"
+    tensors = [t for batch in (data, halt, test) if batch is not None for t in (batch.x, batch.y, batch.mask)]
+    for t in [*params, torch.as_tensor(task_weights), *tensors]:
+        if t.device.type != "cpu":
+            return f"{t.device.type} tensors (the fused kernel runs on the CPU)"
+    for t in [*params, *tensors]:
+        if t.dtype != dtype:
+            return f"tensors of dtype {t.dtype} with parameters of dtype {dtype}"
+    d, h, k = spec.n_inputs, spec.hidden[0], spec.n_outputs
+    shapes = [(n_members, d, h), (n_members, h), (n_members, h, k), (n_members, k)]
+    if [tuple(p.shape) for p in params] != shapes:
+        return "parameter shapes do not match the net"
+    for name, batch in (("training", data), ("halt", halt), ("test", test)):
+        if batch is None:
+            continue
+        n = batch.x.shape[-2]
+        for t, width in ((batch.x, d), (batch.y, k), (batch.mask, k)):
+            if t.dim() not in (2, 3) or t.shape[-2:] != (n, width) or (t.dim() == 3 and t.shape[0] != n_members):
+                return f"{name} data of shape {tuple(t.shape)}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Elementwise functions
+# --------------------------------------------------------------------------------------------
+
+if numba is not None:
+    _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+    _EXACT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+
+    @intrinsic
+    def _int32_as_float32(typingctx, i):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _llvm_ir.FloatType())
+        return types.float32(types.int32), codegen
+
+    @intrinsic
+    def _floor(typingctx, x):
+        def codegen(context, builder, signature, args):
+            fn = builder.module.declare_intrinsic("llvm.floor", [args[0].type])
+            return builder.call(fn, [args[0]])
+        return x(x), codegen
+
+    def _c(like, value):
+        """``value`` as a scalar of ``like``'s float type (a bare literal would promote float32 to float64)."""
+
+    @overload(_c, jit_options=_EXACT)
+    def _c_impl(like, value):
+        ty = like.dtype if isinstance(like, types.Array) else like
+        if ty == types.float32:
+            return lambda like, value: np.float32(value)
+        return lambda like, value: np.float64(value)
+
+    def _exp_neg(y):
+        """exp(y) for y ≤ 0 (NaN passes through)."""
+
+    @overload(_exp_neg, jit_options=_EXACT)
+    def _exp_neg_impl(y):
+        if y == types.float32:
+            def impl(y):  # Cephes expf: Cody-Waite range reduction, degree-6 polynomial
+                y = y if not y < np.float32(-87.0) else np.float32(-87.0)
+                n = _floor(y * np.float32(1.44269504088896341) + np.float32(0.5))
+                r = y - n * np.float32(0.693359375)
+                r = r - n * np.float32(-2.12194440e-4)
+                p = np.float32(1.9875691500e-4)
+                p = p * r + np.float32(1.3981999507e-3)
+                p = p * r + np.float32(8.3334519073e-3)
+                p = p * r + np.float32(4.1665795894e-2)
+                p = p * r + np.float32(1.6666665459e-1)
+                p = p * r + np.float32(5.0000001201e-1)
+                p = p * (r * r) + r + np.float32(1.0)
+                return p * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
+            return impl
+        return lambda y: math.exp(y)
+
+    def _sigmoid(x):
+        """1 / (1 + exp(-x)), written with exp(-|x|) so nothing overflows."""
+
+    @overload(_sigmoid, jit_options=_EXACT)
+    def _sigmoid_impl(x):
+        def impl(x):
+            one = _c(x, 1.0)
+            t = _exp_neg(-abs(x))
+            s = one / (one + t)
+            return s if x >= _c(x, 0.0) else t * s
+        return impl
+
+    def _tanh(x):
+        """tanh: Cephes odd polynomial for |x| < 0.625, 1 − 2/(exp(2|x|) + 1) beyond."""
+
+    @overload(_tanh, jit_options=_EXACT)
+    def _tanh_impl(x):
+        if x == types.float32:
+            def impl(x):
+                a = abs(x)
+                z = x * x
+                p = np.float32(-5.70498872745e-3)
+                p = p * z + np.float32(2.06390887954e-2)
+                p = p * z - np.float32(5.37397155531e-2)
+                p = p * z + np.float32(1.33314422036e-1)
+                p = p * z - np.float32(3.33332819422e-1)
+                small = p * z * x + x
+                t = _exp_neg(np.float32(-2.0) * a)
+                big = (np.float32(1.0) - t) / (np.float32(1.0) + t)
+                big = big if x >= np.float32(0.0) else -big
+                out = small if a < np.float32(0.625) else big
+                return out if x == x else x
+            return impl
+        return lambda x: math.tanh(x)
+
+    @njit(**_JIT)
+    def _activate(z, kind):
+        """In place over a row: 0 sigmoid, 1 tanh, 2 linear."""
+        if kind == 0:
+            for r in range(z.shape[0]):
+                z[r] = _sigmoid(z[r])
+        elif kind == 1:
+            for r in range(z.shape[0]):
+                z[r] = _tanh(z[r])
+
+    # ----------------------------------------------------------------------------------------
+    # Layer products, feature-major: activations (width, rows)
+    # ----------------------------------------------------------------------------------------
+
+    @njit(**_JIT)
+    def _forward_layer(a_in, w, b, z, kind):
+        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]) for every output unit j."""
+        n_in, n = a_in.shape
+        for j in range(w.shape[1]):
+            zj = z[j]
+            bj = b[j]
+            for r in range(n):
+                zj[r] = bj
+            i = 0
+            while i + 4 <= n_in:
+                w0, w1, w2, w3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
+                x0, x1, x2, x3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
+                for r in range(n):
+                    zj[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
+                i += 4
+            while i < n_in:
+                w0 = w[i, j]
+                x0 = a_in[i]
+                for r in range(n):
+                    zj[r] += w0 * x0[r]
+                i += 1
+            _activate(zj, kind)
+
+    @njit(**_JIT)
+    def _weight_grad(a, delta, g):
+        """g[i, j] = Σ_r a[i, r] · delta[j, r]: four reductions at a time share each load of a."""
+        n_in, n = a.shape
+        n_out = delta.shape[0]
+        for i in range(n_in):
+            ai = a[i]
+            j = 0
+            while j + 4 <= n_out:
+                d0, d1, d2, d3 = delta[j], delta[j + 1], delta[j + 2], delta[j + 3]
+                s0 = s1 = s2 = s3 = _c(a, 0.0)
+                for r in range(n):
+                    x = ai[r]
+                    s0 += x * d0[r]
+                    s1 += x * d1[r]
+                    s2 += x * d2[r]
+                    s3 += x * d3[r]
+                g[i, j], g[i, j + 1], g[i, j + 2], g[i, j + 3] = s0, s1, s2, s3
+                j += 4
+            while j < n_out:
+                d0 = delta[j]
+                s0 = _c(a, 0.0)
+                for r in range(n):
+                    s0 += ai[r] * d0[r]
+                g[i, j] = s0
+                j += 1
+
+    @njit(**_JIT)
+    def _row_sums(delta, g):
+        for j in range(delta.shape[0]):
+            dj = delta[j]
+            s = _c(delta, 0.0)
+            for r in range(dj.shape[0]):
+                s += dj[r]
+            g[j] = s
+
+    @njit(**_JIT)
+    def _backprop_hidden(w2, delta, a, back, kind):
+        """back[h, :] = (Σ_k w2[h, k] · delta[k, :]) · f'(a[h, :]), f' written with the activation a."""
+        n_out, n = delta.shape
+        one = _c(a, 1.0)
+        for h in range(w2.shape[0]):
+            bh = back[h]
+            ah = a[h]
+            for r in range(n):
+                bh[r] = 0
+            k = 0
+            while k + 4 <= n_out:
+                w0, w1, w2_, w3 = w2[h, k], w2[h, k + 1], w2[h, k + 2], w2[h, k + 3]
+                d0, d1, d2, d3 = delta[k], delta[k + 1], delta[k + 2], delta[k + 3]
+                for r in range(n):
+                    bh[r] += w0 * d0[r] + w1 * d1[r] + w2_ * d2[r] + w3 * d3[r]
+                k += 4
+            while k < n_out:
+                w0 = w2[h, k]
+                d0 = delta[k]
+                for r in range(n):
+                    bh[r] += w0 * d0[r]
+                k += 1
+            if kind == 0:
+                for r in range(n):
+                    bh[r] = bh[r] * (one - ah[r]) * ah[r]
+            elif kind == 1:
+                for r in range(n):
+                    bh[r] = bh[r] * (one - ah[r] * ah[r])
+
+    @njit(**_JIT)
+    def _output_delta(out, y, weight, out_kind, loss_kind, with_value):
+        """Turn the outputs (K, n) into the output deltas in place; return the loss if asked."""
+        zero, one = _c(out, 0.0), _c(out, 1.0)
+        value = zero
+        if loss_kind == 0:
+            for k in range(out.shape[0]):
+                ok, yk, wk = out[k], y[k], weight[k]
+                if with_value:
+                    s = zero
+                    for r in range(ok.shape[0]):
+                        e = ok[r] - yk[r]
+                        s += wk[r] * e * e
+                    value += s
+                if out_kind == 0:
+                    for r in range(ok.shape[0]):
+                        o = ok[r]
+                        ok[r] = (o - yk[r]) * wk[r] * (one - o) * o
+                else:
+                    for r in range(ok.shape[0]):
+                        ok[r] = (ok[r] - yk[r]) * wk[r]
+            value = value * _c(out, 0.5)
+        else:
+            tiny = np.finfo(out.dtype).tiny
+            for k in range(out.shape[0]):
+                ok, yk, wk = out[k], y[k], weight[k]
+                if with_value:
+                    s = zero
+                    for r in range(ok.shape[0]):
+                        o = ok[r]
+                        s += wk[r] * (yk[r] * math.log(o + tiny) + (one - yk[r]) * math.log(one - o + tiny))
+                    value -= s
+                for r in range(ok.shape[0]):
+                    ok[r] = (ok[r] - yk[r]) * wk[r]
+        return value
+
+    @njit(**_JIT)
+    def _metric(out, y, mask, count, metric, h):
+        """Masked per-task mse (metric 0) or 0.5-threshold error rate (1) into h (K,)."""
+        zero, half = _c(out, 0.0), _c(out, 0.5)
+        for k in range(out.shape[0]):
+            ok, yk, mk = out[k], y[k], mask[k]
+            s = zero
+            if metric == 0:
+                for r in range(ok.shape[0]):
+                    e = ok[r] - yk[r]
+                    s += mk[r] * (e * e)
+            else:
+                for r in range(ok.shape[0]):
+                    wrong = (ok[r] > half) != (yk[r] > half)
+                    s += mk[r] if wrong else zero
+            h[k] = s / count[k]
+
+    @njit(**_JIT)
+    def _mask_count(mask, count):
+        for k in range(mask.shape[0]):
+            s = _c(mask, 0.0)
+            for r in range(mask.shape[1]):
+                s += mask[k, r]
+            count[k] = s if s > _c(mask, 1.0) else _c(mask, 1.0)
+
+    @njit(**_JIT)
+    def _evaluate(x, y, mask, count, w1, b1, w2, b2, hid, out, act, out_kind, metric, h):
+        _forward_layer(x, w1, b1, hid, act)
+        _forward_layer(hid, w2, b2, out, out_kind)
+        _metric(out, y, mask, count, metric, h)
+
+    @njit(**_JIT)
+    def _sgd(p, g, v, step, momentum, decay, with_decay):
+        """torch.optim.SGD: g ← g + λp (weights only), v ← μv + g, p ← p − η·v (flat views)."""
+        if with_decay:
+            for i in range(p.shape[0]):
+                gi = g[i] + decay * p[i]
+                vi = momentum * v[i] + gi
+                v[i] = vi
+                p[i] = p[i] - step * vi
+        else:
+            for i in range(p.shape[0]):
+                vi = momentum * v[i] + g[i]
+                v[i] = vi
+                p[i] = p[i] - step * vi
+
+    # ----------------------------------------------------------------------------------------
+    # One member's whole run, for a chunk of members
+    # ----------------------------------------------------------------------------------------
+
+    @njit(**_JIT)
+    def _train_members(members, xt, yt, wt, hx, hy, hm, has_halt, tx, ty, tm, has_test,
+                       w1s, b1s, w2s, b2s, step1, step2, decay, momentum, trained,
+                       epochs, eval_every, act, out_kind, loss_kind, metric, patience, min_delta, curves,
+                       snap_w1, snap_b1, snap_w2, snap_b2, sh_w1, sh_b1, sh_w2, sh_b2,
+                       best_epoch, best_halt, shared_epoch, shared_best, diverged, diverged_epoch,
+                       stop_epoch, stopped_by, loss_curve, halt_curve, test_curve):
+        n_in, n_hid = w1s.shape[1], w1s.shape[2]
+        n_out = w2s.shape[2]
+        n = xt.shape[2]
+        dt = w1s.dtype
+        hid = np.empty((n_hid, n), dt)
+        back = np.empty((n_hid, n), dt)
+        out = np.empty((n_out, n), dt)
+        g_w1 = np.empty((n_in, n_hid), dt)
+        g_b1 = np.empty(n_hid, dt)
+        g_w2 = np.empty((n_hid, n_out), dt)
+        g_b2 = np.empty(n_out, dt)
+        v_w1 = np.empty(n_in * n_hid, dt)
+        v_b1 = np.empty(n_hid, dt)
+        v_w2 = np.empty(n_hid * n_out, dt)
+        v_b2 = np.empty(n_out, dt)
+        nh = hx.shape[2]
+        h_hid = np.empty((n_hid, nh), dt)
+        h_out = np.empty((n_out, nh), dt)
+        h_count = np.empty(n_out, dt)
+        h = np.empty(n_out, dt)
+        nt = tx.shape[2]
+        t_hid = np.empty((n_hid, nt), dt)
+        t_out = np.empty((n_out, nt), dt)
+        t_count = np.empty(n_out, dt)
+        t_h = np.empty(n_out, dt)
+        ref = np.empty(n_out, dt)
+        last_improved = np.empty(n_out, np.int64)
+        inf = np.inf
+        zero = _c(w1s, 0.0)
+        for m in members:
+            x = xt[m if xt.shape[0] > 1 else 0]
+            y = yt[m if yt.shape[0] > 1 else 0]
+            wgt = wt[m]
+            w1, b1, w2, b2 = w1s[m], b1s[m], w2s[m], b2s[m]
+            f_w1, f_w2 = w1.reshape(n_in * n_hid), w2.reshape(n_hid * n_out)
+            v_w1[:] = 0
+            v_b1[:] = 0
+            v_w2[:] = 0
+            v_b2[:] = 0
+            if has_halt:
+                hxm = hx[m if hx.shape[0] > 1 else 0]
+                hym = hy[m if hy.shape[0] > 1 else 0]
+                hmm = hm[m if hm.shape[0] > 1 else 0]
+                _mask_count(hmm, h_count)
+            if has_test:
+                txm = tx[m if tx.shape[0] > 1 else 0]
+                tym = ty[m if ty.shape[0] > 1 else 0]
+                tmm = tm[m if tm.shape[0] > 1 else 0]
+                _mask_count(tmm, t_count)
+            n_trained = 0
+            for k in range(n_out):
+                best_halt[m, k] = inf
+                best_epoch[m, k] = 0
+                ref[k] = inf
+                last_improved[k] = 0
+                if trained[m, k] > zero:
+                    n_trained += 1
+                snap_w1[m, k] = w1
+                snap_b1[m, k] = b1
+                snap_w2[m, k] = w2
+                snap_b2[m, k] = b2
+            sh_w1[m] = w1
+            sh_b1[m] = b1
+            sh_w2[m] = w2
+            sh_b2[m] = b2
+            shared_best[m] = inf
+            shared_epoch[m] = 0
+            diverged[m] = False
+            diverged_epoch[m] = 0
+            stop_epoch[m] = epochs
+            stopped_by[m] = 0
+            s1, s2, lam = step1[m], step2[m], decay[m]
+            n_div = _c(w1s, max(n_trained, 1))
+            row = 0
+            for epoch in range(1, epochs + 1):
+                evaluating = epoch % eval_every == 0 or epoch == epochs
+                _forward_layer(x, w1, b1, hid, act)
+                _forward_layer(hid, w2, b2, out, out_kind)
+                value = _output_delta(out, y, wgt, out_kind, loss_kind, evaluating)
+                _weight_grad(hid, out, g_w2)
+                _row_sums(out, g_b2)
+                _backprop_hidden(w2, out, hid, back, act)
+                _weight_grad(x, back, g_w1)
+                _row_sums(back, g_b1)
+                _sgd(f_w1, g_w1.reshape(n_in * n_hid), v_w1, s1, momentum, lam, True)
+                _sgd(b1, g_b1, v_b1, s1, momentum, lam, False)
+                _sgd(f_w2, g_w2.reshape(n_hid * n_out), v_w2, s2, momentum, lam, True)
+                _sgd(b2, g_b2, v_b2, s2, momentum, lam, False)
+                if not evaluating:
+                    continue
+                if not np.isfinite(value) and not diverged[m]:
+                    diverged[m] = True
+                    diverged_epoch[m] = epoch
+                if has_halt:
+                    _evaluate(hxm, hym, hmm, h_count, w1, b1, w2, b2, h_hid, h_out, act, out_kind, metric, h)
+                    total = zero
+                    for k in range(n_out):
+                        total += h[k] * trained[m, k]
+                        if trained[m, k] > zero and h[k] < best_halt[m, k]:
+                            best_halt[m, k] = h[k]
+                            best_epoch[m, k] = epoch
+                            snap_w1[m, k] = w1
+                            snap_b1[m, k] = b1
+                            snap_w2[m, k] = w2
+                            snap_b2[m, k] = b2
+                    mean_h = total / n_div
+                    if mean_h < shared_best[m]:
+                        shared_best[m] = mean_h
+                        shared_epoch[m] = epoch
+                        sh_w1[m] = w1
+                        sh_b1[m] = b1
+                        sh_w2[m] = w2
+                        sh_b2[m] = b2
+                    for k in range(n_out):
+                        if trained[m, k] > zero and h[k] < ref[k] - min_delta:
+                            ref[k] = h[k]
+                            last_improved[k] = epoch
+                if curves:
+                    loss_curve[m, row] = value
+                    if has_halt:
+                        halt_curve[m, row] = h
+                    if has_test:
+                        _evaluate(txm, tym, tmm, t_count, w1, b1, w2, b2, t_hid, t_out, act, out_kind, metric, t_h)
+                        test_curve[m, row] = t_h
+                row += 1
+                if patience >= 0:
+                    if diverged[m]:
+                        stop_epoch[m] = epoch
+                        stopped_by[m] = 2
+                        break
+                    waited = True
+                    for k in range(n_out):
+                        if trained[m, k] > zero and epoch - last_improved[k] < patience * eval_every:
+                            waited = False
+                    if waited:
+                        stop_epoch[m] = epoch
+                        stopped_by[m] = 1
+                        break
+
+
+def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to(dtype).numpy())
+
+
+def _feature_major(t: torch.Tensor, dtype) -> np.ndarray:
+    """(n, w) or (B, n, w) → (1 or B, w, n), contiguous."""
+    t = t.detach()
+    if t.dim() == 2:
+        t = t.unsqueeze(0)
+    return np.ascontiguousarray(t.to(dtype).transpose(1, 2).numpy())
+
+
+def run_kernel(members_chunks, kwargs, threads: int) -> None:
+    """Run ``_train_members`` over chunks of members, on ``threads`` worker threads."""
+    if threads <= 1 or len(members_chunks) <= 1:
+        for chunk in members_chunks:
+            _train_members(chunk, **kwargs)
+        return
+    futures = [_executor(threads).submit(_train_members, chunk, **kwargs) for chunk in members_chunks]
+    for f in futures:
+        f.result()
+
+
+_announced: set[str] = set()
+
+
+def announce(message: str) -> None:
+    """Say once per process which training path ran (stderr, one line)."""
+    if message not in _announced:
+        _announced.add(message)
+        print(f"mtlmech: {message}", file=sys.stderr, flush=True)
+
+
+def curve_epochs(epochs: int, eval_every: int) -> list[int]:
+    return [e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs]
+
+
+def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, steps: tuple[torch.Tensor, torch.Tensor],
+                weight_decay: torch.Tensor, loss_weight: torch.Tensor, halt=None, test=None,
+                threads: int | None = None):
+    """The fused path of :func:`mtlmech.training.train` (which prepares the per-member settings:
+    ``task_weights`` (B, K), per-layer ``steps`` (B,) each, ``weight_decay`` (B,) and the loss
+    weight (B, n, K) that folds mask, task weights and 1/n). Returns a ``TrainResult``."""
+    from .training import TrainResult
+
+    ts = train_spec
+    n_members, n_in, n_hid = params[0].shape
+    n_out = spec.n_outputs
+    dtype = params[0].dtype
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    w1, b1, w2, b2 = (p.detach().clone().contiguous() for p in params)
+    snaps = [p[:, None].repeat(1, n_out, *([1] * (p.dim() - 1))) for p in (w1, b1, w2, b2)]
+    shared = [p.clone() for p in (w1, b1, w2, b2)]
+    epochs_list = curve_epochs(ts.epochs, ts.eval_every)
+    n_curve = len(epochs_list) if ts.record_curves else 0
+    out = dict(
+        best_epoch=torch.zeros(n_members, n_out, dtype=torch.long),
+        best_halt=torch.full((n_members, n_out), float("inf"), dtype=dtype),
+        shared_epoch=torch.zeros(n_members, dtype=torch.long),
+        shared_best=torch.full((n_members,), float("inf"), dtype=dtype),
+        diverged=torch.zeros(n_members, dtype=torch.bool),
+        diverged_epoch=torch.zeros(n_members, dtype=torch.long),
+        stop_epoch=torch.zeros(n_members, dtype=torch.long),
+        stopped_by=torch.zeros(n_members, dtype=torch.int8),
+        loss_curve=torch.full((n_members, n_curve), float("nan"), dtype=dtype),
+        halt_curve=torch.full((n_members, n_curve if halt is not None else 0, n_out), float("nan"), dtype=dtype),
+        test_curve=torch.full((n_members, n_curve if test is not None else 0, n_out), float("nan"), dtype=dtype),
+    )
+
+    def split(batch):
+        if batch is None:  # typed placeholders with no rows
+            return tuple(np.zeros((1, w, 0), np_dtype) for w in (n_in, n_out, n_out))
+        return _feature_major(batch.x, dtype), _feature_major(batch.y, dtype), _feature_major(batch.mask, dtype)
+
+    hx, hy, hm = split(halt)
+    tx, ty, tm = split(test)
+    kwargs = dict(
+        xt=_feature_major(data.x, dtype), yt=_feature_major(data.y, dtype), wt=_feature_major(loss_weight, dtype),
+        hx=hx, hy=hy, hm=hm, has_halt=halt is not None, tx=tx, ty=ty, tm=tm, has_test=test is not None,
+        w1s=w1.numpy(), b1s=b1.numpy(), w2s=w2.numpy(), b2s=b2.numpy(),
+        step1=_numpy(steps[0].reshape(-1), dtype), step2=_numpy(steps[1].reshape(-1), dtype),
+        decay=_numpy(weight_decay.reshape(-1), dtype), momentum=np_dtype(ts.momentum),
+        trained=_numpy((task_weights > 0).to(dtype), dtype),
+        epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
+        loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
+        patience=-1 if getattr(ts, "patience", None) is None else int(ts.patience),
+        min_delta=np_dtype(getattr(ts, "min_delta", 0.0)), curves=bool(ts.record_curves),
+        snap_w1=snaps[0].numpy(), snap_b1=snaps[1].numpy(), snap_w2=snaps[2].numpy(), snap_b2=snaps[3].numpy(),
+        sh_w1=shared[0].numpy(), sh_b1=shared[1].numpy(), sh_w2=shared[2].numpy(), sh_b2=shared[3].numpy(),
+        **{k: v.numpy() for k, v in out.items()},
+    )
+    threads = threads or get_threads()
+    size = max(1, min(16, -(-n_members // (4 * threads))))
+    chunks = [np.arange(s, min(s + size, n_members), dtype=np.int64) for s in range(0, n_members, size)]
+    run_kernel(chunks, kwargs, threads)
+
+    final = [w1, b1, w2, b2]
+    best_epoch, shared_epoch = out["best_epoch"], out["shared_epoch"]
+    if halt is None:
+        snaps = [p[:, None].expand(-1, n_out, *p.shape[1:]).clone() for p in final]
+        shared = [p.clone() for p in final]
+        best_epoch = torch.full((n_members, n_out), ts.epochs, dtype=torch.long)
+        shared_epoch = torch.full((n_members,), ts.epochs, dtype=torch.long)
+    curves = ts.record_curves
+    return TrainResult(spec=spec, final=final, task_snapshots=snaps, shared_snapshot=shared,
+                       best_epoch=best_epoch, best_halt=out["best_halt"], shared_best_epoch=shared_epoch,
+                       diverged=out["diverged"], diverged_epoch=out["diverged_epoch"], epochs_run=ts.epochs,
+                       curve_epochs=epochs_list if curves else [],
+                       train_loss_curve=out["loss_curve"] if curves else None,
+                       halt_curve=out["halt_curve"] if curves and halt is not None else None,
+                       test_curve=out["test_curve"] if curves and test is not None else None,
+                       backend="fused")
