@@ -37,6 +37,7 @@ import numpy as np
 
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.probes import input_weight_strength
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -109,7 +110,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, n_irrelevant: int, noise: float,
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     units = []
     for k in cfg.n_irrelevant:
         for p in cfg.noise_levels:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
+from mtlmech.cli import RunContext
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
 from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
@@ -95,7 +96,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device
     return score_rows(trained, n_train=n_train)
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     try:
         build(cfg)
     except FileNotFoundError as exc:

@@ -69,6 +69,7 @@ from scipy import stats as sps
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.controls import scaled_layer_lr, shuffled_targets, stuck_runs
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.probes import hidden_sensitivity, rank_correlation
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -192,7 +193,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, name: str, hidden: int, key: tup
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     points = [("copies", cfg.hidden), ("hint", cfg.hidden), ("decay", cfg.hidden), ("stuck", cfg.stuck_hidden)]
     points += [("c93", h) for h in sorted(set(cfg.stl_sizes) | set(cfg.mtl_sizes))]
     units = []

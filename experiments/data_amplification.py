@@ -50,6 +50,7 @@ import numpy as np
 
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -126,7 +127,8 @@ def sweep_points(cfg: Config) -> list[dict]:
     return points
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     sweeps = ("noise_levels", "noise_slope_max", "primary_noise", "da1_n", "da1_primary_n", "da2_n", "da3_n",
               "da3_primary_n")
     units = []

@@ -41,6 +41,7 @@ import numpy as np
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.curves import is_non_monotonic
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -109,7 +110,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, route: str, n_train: int, key: t
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     units = []
     for route in cfg.routes:
         make_problem("eavesdropping", route=route, n_bits=cfg.n_bits)  # validate before anything runs

@@ -55,6 +55,7 @@ from scipy import stats as sps
 
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -171,7 +172,8 @@ def run_noisy(seeds: list[int], *, cfg: Config, noise: float | None, device: str
         train_and_score(problem(cfg, "in", "EF", noise), [Condition("STD+IN", ("F1",))], active, noise=noise, **common))
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     problem(cfg, "out"), problem(cfg, "in")
     f1_fields = ("bits", "n_train", "n_halt", "n_test", "hidden", "lr", "momentum", "epochs", "eval_every")
     noisy_fields = ("bits", "n_train", "n_halt", "n_test", "momentum", "noisy_trials", "noisy_hidden", "noisy_lr",

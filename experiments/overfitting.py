@@ -46,6 +46,7 @@ import pandas as pd
 from mtlmech import plots
 from mtlmech.analysis import paired, paired_claim
 from mtlmech.curves import best_index, rise_after_best
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -130,7 +131,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: s
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     units = []
     for part in ("OF1", "OF2"):
         problem(cfg, part)

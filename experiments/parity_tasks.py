@@ -1,25 +1,34 @@
 """C93's blocked parity tasks: does MTL on four tasks that share a parity sub-feature beat STL on Task1?
 
-Claim DA4 (C93, via SOURCES.md): Task1 = B1 ∨ P, Task2 = ¬B1 ∨ P, Task3 = B1 ∧ P, Task4 = ¬B1 ∧ P,
-with P the parity of a block of bits. An MTL net trained on all four generalises better on Task1
-than an STL net trained on Task1 alone.
+Claim DA4 (C93): Task1 = B1 ∨ P, Task2 = ¬B1 ∨ P, Task3 = B1 ∧ P, Task4 = ¬B1 ∧ P, with P the
+parity of a block of bits. An MTL net trained on all four generalises better on Task1 than an STL
+net trained on Task1 alone.
 
-Construction (fixed before any result was seen; C93's own details are not available to us):
-- 8 random bits B1..B8; P = parity(B2..B6) (the shorter of the two published accounts, so that
-  P is hard but learnable at these sample sizes); B7, B8 are irrelevant inputs. Noise-free.
-- Each seed draws its own training set (size n, with replacement from the 256 patterns), a halt
-  set of 128 rows and a test set of 1000 fresh rows; STL and MTL train on the same rows from the
-  same initial weights (paired design).
-- Net 8-16-4 (MTL, loss on all four outputs) vs 8-16-1 (STL, loss on Task1 only), sigmoid hidden
-  and output units, squared error, full-batch SGD, lr 0.5, momentum 0.9, up to 2000 epochs,
-  halt error checked every 10 epochs; each task is scored at its own best-halt snapshot.
+Construction (version 2, the fair protocol; the task construction is version 1's):
+- 8 random bits B1..B8; P = parity(B2..B6); B7, B8 are irrelevant inputs. Noise-free.
+- Each seed draws its own training set (size n ∈ {32, 64, 128, 192}, with replacement from the 256
+  patterns), a halt set of 128 rows and a test set of 1000 fresh rows; every condition trains on
+  the same rows from the same initial weights (paired design).
+- Net 8-16-4 (MTL, loss on all four outputs) vs 8-16-4 with loss on Task1 only (STL); sigmoid
+  units, squared error, full-batch SGD with momentum 0.9.
+- Fair comparison: STL and MTL each get the same learning-rate grid, 0.5 × {1/4, 1/2, 1, 2, 4, 8},
+  trained in one batch; per seed and condition the grid point with the lowest Task1 halt MSE is
+  kept (the halt set only). Training stops by patience: halt MSE checked every 10 epochs, a net
+  stops when Task1's halt MSE (each trained task's, for MTL) has not improved by more than 1e-4 for
+  100 checks (1000 epochs); 20 000 epochs is a safety cap. Task1 is scored at its own best-halt
+  snapshot.
+- Controls reported beside it: STL and MTL at the single version-1 rate 0.5 (untuned), same
+  stopping rule, so the share of v1's effect that was learning rate is visible.
+- Seeds: the confirmatory stream (full profile), never used by a pilot or the quick profile.
 
 Measurement: Task1 test error rate (0.5 threshold) on the 1000 clean test rows.
-Test (pre-registered): at the primary size n = 128, the one-sided Wilcoxon signed-rank test of the
-paired differences MTL − STL < 0; effect = mean difference with a 95 % paired-bootstrap CI.
-(Changed once before the full run, see ``PILOT``: the primary size was 64 until a 16-seed pilot
-showed STL and MTL both at chance level for n ≤ 64.) Verdict by the CLAIMS.md rule (α = 0.01, Holm within the experiment). Other sizes are reported in
-``tables.by_n`` with their own Holm-corrected p-values and shown in the figure.
+Tests (pre-registered, α = 0.01, Holm within the experiment):
+- DA4: at n = 128, paired MTL − STL (both tuned) Task1 test error < 0, one-sided Wilcoxon
+  signed-rank; effect = mean difference with a 95 % paired-bootstrap CI.
+- DA4u (reported control): the same at the untuned rate 0.5 (version 1's comparison, now with
+  patience stopping).
+A claim whose compared conditions have > 5 % of runs stopped by the cap is not judged. Other sizes
+are reported in ``tables.by_n`` with their own Holm-corrected p-values.
 """
 
 from __future__ import annotations
@@ -29,17 +38,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
+from mtlmech.nets import NetConfig
+from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import holm
 from mtlmech.tasks import make_problem
 from mtlmech.training import TrainSpec
 
 NAME = "parity_tasks"
-VERSION = 1  # bump when the construction changes; old cache entries are then not reused
+VERSION = 2  # bump when the construction changes; old cache entries are then not reused
 
 
 @dataclass(frozen=True)
@@ -48,35 +61,37 @@ class Config:
     parity_bits: tuple[int, ...] = field(default=(1, 2, 3, 4, 5), metadata={"help": "0-based bits of P (B1 = 0)"})
     n_train: tuple[int, ...] = field(default=(32, 64, 128, 192), metadata={"help": "training-set sizes"})
     primary_n: int = field(default=128, metadata={"help": "size at which DA4 is tested"})
-    n_halt: int = 128
-    n_test: int = 1000
-    hidden: int = 16
-    lr: float = 0.5
-    momentum: float = 0.9
-    epochs: int = 2000
-    eval_every: int = 10
+    n_halt: int = field(default=128, metadata={"help": "halt-set rows (early stopping and learning-rate choice)"})
+    n_test: int = field(default=1000, metadata={"help": "clean test rows"})
+    net: NetConfig = NetConfig(hidden=(16,))
+    train: TrainSpec = TrainSpec(lr=0.5, momentum=0.9, epochs=20_000, eval_every=10, patience=100, min_delta=1e-4,
+                                 lr_grid=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0))
 
     def __post_init__(self) -> None:
-        if min(self.n_train) < 1 or self.n_halt < 1 or self.n_test < 1 or self.hidden < 1:
-            raise ValueError("training, halt and test sizes and --hidden must be ≥ 1")
+        if min(self.n_train) < 1 or self.n_halt < 1 or self.n_test < 1:
+            raise ValueError("training, halt and test sizes must be ≥ 1")
         if self.primary_n not in self.n_train:
             raise ValueError(f"--primary-n {self.primary_n} must be one of --n-train {self.n_train}")
 
 
 PROFILES = {
-    "quick": dict(seeds=24, n_train=(64, 128), epochs=1500),
+    "quick": dict(seeds=16, n_train=(64, 128), train=dict(epochs=3000, patience=30, lr_grid=(0.5, 1.0, 4.0))),
     "full": dict(seeds=300),
 }
 
+CONDITIONS = (Condition("STL", ("Task1",)), Condition("MTL", ("Task1", "Task2", "Task3", "Task4"), report=("Task1",)),
+              Condition("STL-untuned", ("Task1",), lr_grid=(1.0,)),
+              Condition("MTL-untuned", ("Task1", "Task2", "Task3", "Task4"), report=("Task1",), lr_grid=(1.0,)))
 
-# Every construction tried before the committed run (16 seeds each, 2000 epochs, test error of Task1
-# STL → MTL, paired difference, one-sided Wilcoxon p), listed in summary.json's constructions_tried.
-PILOT = [
+# Every construction tried before the committed runs, listed in summary.json's constructions_tried.
+# Version 1 (fixed lr 0.5, 2000-epoch cap, 16-seed pilots on the parity block; Task1 test error STL → MTL):
+PILOT_V1 = [
     {"parity": "B2..B4", "n=32": "0.234→0.232", "n=64": "0.144→0.096 (p=0.02)", "n=128": "0.024→0.015", "n=192": "0.038→0.008"},
     {"parity": "B2..B5", "n=32": "0.245→0.250", "n=64": "0.212→0.211", "n=128": "0.162→0.122 (p=0.04)", "n=192": "0.145→0.060 (p=0.006)"},
     {"parity": "B2..B6 (kept)", "n=32": "0.247→0.245", "n=64": "0.250→0.233 (p=0.09)", "n=128": "0.215→0.160 (p=0.02)",
      "n=192": "0.196→0.130 (p=0.009)"},
 ]
+SUPERSEDED = {}  # claim ID -> why its v1 verdict changed (filled when the v2 results are in)
 
 
 def problem(cfg: Config):
@@ -84,54 +99,85 @@ def problem(cfg: Config):
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
-    parity = problem(cfg)
-    trained = train_conditions(
-        parity, stl_mtl_conditions(parity, ["Task1"]), seeds, key=key, n_train=n_train, n_halt=cfg.n_halt, n_test=cfg.n_test,
-        net=dict(hidden=(cfg.hidden,)), device=device,
-        train_spec=TrainSpec(epochs=cfg.epochs, lr=cfg.lr, momentum=cfg.momentum, eval_every=cfg.eval_every))
+    trained = train_conditions(problem(cfg), CONDITIONS, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt,
+                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
     return score_rows(trained, n_train=n_train)
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
-    problem(cfg)  # validate the construction before anything runs
-    units = []
-    for n in cfg.n_train:
-        key = unit_key(NAME, VERSION, cfg, device, exclude=("n_train", "primary_n"), n_train=n)
-        units.append(Unit(key=key, label=f"n={n}",
-                          compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, n), device=device)))
-    return units
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    parity = problem(cfg)  # validates the construction before anything runs
+    return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "primary_n"), problem=parity, n_train=n),
+                 label=f"n={n}", compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, run.stream, n),
+                                                 device=run.device))
+            for n in cfg.n_train]
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
-    by_n = paired(runs, metric="test_error", treatment="MTL", control="STL", by=["n_train"], task="Task1")
-    by_n["p_holm"] = holm(by_n["p_less"].tolist())
-    primary = by_n[by_n["n_train"] == cfg.primary_n].iloc[0]
-    claim = paired_claim(primary, id="DA4", statement="C93 parity tasks: MTL on the four blocked tasks beats STL on Task1",
-                         source="C93", test=f"one-sided Wilcoxon signed-rank, paired MTL−STL Task1 test error at "
-                                            f"n={cfg.primary_n}; 95% paired bootstrap CI",
-                         direction="less", figure=f"{NAME}/error_vs_n.png")
+    task1 = runs[runs["task"] == "Task1"]
+    tables, claims = {}, []
+    for tag, (mtl, stl) in {"tuned": ("MTL", "STL"), "untuned": ("MTL-untuned", "STL-untuned")}.items():
+        by_n = paired(task1, metric="test_error", treatment=mtl, control=stl, by=["n_train"])
+        by_n["p_holm"] = holm(by_n["p_less"].tolist())
+        tables[f"by_n_{tag}"] = by_n
+        primary = by_n[by_n["n_train"] == cfg.primary_n].iloc[0]
+        claims.append(paired_claim(
+            primary, id="DA4" if tag == "tuned" else "DA4u", direction="less", figure=f"{NAME}/error_vs_n.png",
+            statement="C93 parity tasks: MTL on the four blocked tasks beats STL on Task1"
+                      + (" (learning rate tuned per condition on the halt set)" if tag == "tuned"
+                         else " (control: both at the untuned rate 0.5)"),
+            source="C93", test=f"one-sided Wilcoxon signed-rank, paired {mtl}−{stl} Task1 test error at n={cfg.primary_n}; "
+                               f"95% paired bootstrap CI",
+            compared=(mtl, stl), where={"n_train": cfg.primary_n, "task": "Task1"}))
+    tuned, untuned = tables["by_n_tuned"], tables["by_n_untuned"]
+    share = untuned[["n_train"]].assign(diff_untuned=untuned["diff"], diff_tuned=tuned["diff"].to_numpy(),
+                                        share_explained_by_tuning=1 - tuned["diff"].to_numpy() / untuned["diff"]).round(4)
+    figure = plot(task1, tuned, untuned, cfg, outdir)
+    tried = [{"stage": "v1 pilot", **p} for p in PILOT_V1] + [
+        {"stage": "v1 committed", "construction": "fixed lr 0.5, 2000-epoch cap (25-58 % of nets stopped at the cap)",
+         "result": "DA4 −0.055 [−0.064, −0.047], n=300"},
+        {"stage": "v2 committed", "construction": f"{cfg.n_bits} bits, P = parity of bits {cfg.parity_bits} (0-based), "
+         f"net {cfg.n_bits}-{cfg.net.hidden[0]}-4, lr {cfg.train.lr} × {cfg.train.lr_grid} chosen per seed on halt MSE, "
+         f"patience {cfg.train.patience} checks every {cfg.train.eval_every} epochs (min_delta {cfg.train.min_delta}), "
+         f"cap {cfg.train.epochs}", "primary_n": cfg.primary_n, "version": VERSION}]
+    return Findings(claims=claims, constructions_tried=tried, figures=[figure], superseded=SUPERSEDED,
+                    tables={"by_n_tuned": tuned.to_dict(orient="records"), "by_n_untuned": untuned.to_dict(orient="records"),
+                            "share_explained_by_tuning": share.to_dict(orient="records")})
 
-    means = group_means(runs[runs["task"] == "Task1"], metric="test_error", by=["condition", "n_train"])
-    fig, axes = plots.new_figure(ncols=2)
+
+def plot(task1, tuned, untuned, cfg: Config, outdir: Path) -> str:
+    means = group_means(task1, metric="test_error", by=["condition", "n_train"])
+    fig, axes = plots.new_figure(ncols=3)
     ax = axes[0, 0]
-    for i, cond in enumerate(["STL", "MTL"]):
+    styles = {"STL-untuned": ("STL, lr 0.5", plots.PALETTE["STL"], "s", "--"), "STL": ("STL, tuned", plots.PALETTE["STL"], "o", "-"),
+              "MTL-untuned": ("MTL, lr 0.5", plots.PALETTE["MTL"], "s", "--"), "MTL": ("MTL, tuned", plots.PALETTE["MTL"], "o", "-")}
+    for i, (cond, (label, color, marker, ls)) in enumerate(styles.items()):
         m = means[means["condition"] == cond]
-        plots.errorbars(ax, m["n_train"], m["mean"], m["ci_low"], m["ci_high"], label=f"{cond} (n={m['n'].min()} seeds)",
-                        color=plots.PALETTE[cond], offset=(i - 0.5) * 2)
+        plots.errorbars(ax, m["n_train"], m["mean"], m["ci_low"], m["ci_high"], label=label, color=color,
+                        marker=marker, offset=(i - 1.5) * 2, linestyle=ls)
     ax.set(xlabel="training-set size (patterns)", ylabel="Task1 test error rate", title="C93 parity tasks")
-    ax.legend()
+    ax.legend(fontsize=7)
     ax = axes[0, 1]
-    plots.errorbars(ax, by_n["n_train"], by_n["diff"], by_n["ci_low"], by_n["ci_high"], label="MTL − STL", color="k")
-    ax.axhline(0, color="grey", lw=1, ls="--")
-    ax.set(xlabel="training-set size (patterns)", ylabel="paired difference in test error", title="MTL − STL, same data per seed")
-    plots.caption(fig, f"Error bars: 95% CIs (left: t-interval over seeds; right: paired bootstrap). "
-                       f"P = parity(B2..B6), 8 bits, {cfg.hidden} hidden units, per-task early stopping.")
-    figure = plots.save(fig, outdir / "error_vs_n.png")
-    tried = [{"stage": "pilot", **p} for p in PILOT] + [
-        {"stage": "committed", "construction": f"{cfg.n_bits} bits, P = parity of bits {cfg.parity_bits} (0-based), "
-         f"net {cfg.n_bits}-{cfg.hidden}-{{1,4}}, full-batch SGD lr {cfg.lr} momentum {cfg.momentum}, "
-         f"{cfg.epochs} epochs", "primary_n": cfg.primary_n, "version": VERSION}]
-    return Findings(claims=[claim], constructions_tried=tried, tables={"by_n": by_n.to_dict(orient="records")}, figures=[figure])
+    plots.errorbars(ax, tuned["n_train"], tuned["diff"], tuned["ci_low"], tuned["ci_high"], label="tuned (DA4)", color="k")
+    plots.errorbars(ax, untuned["n_train"], untuned["diff"], untuned["ci_low"], untuned["ci_high"], label="lr 0.5 (DA4u)",
+                    color="grey", marker="s", offset=3, linestyle="--")
+    ax.axhline(0, color="grey", lw=1, ls=":")
+    ax.set(xlabel="training-set size (patterns)", ylabel="MTL − STL test error (paired)", title="Paired difference")
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    primary = task1[(task1["n_train"] == cfg.primary_n) & task1["condition"].isin(["STL", "MTL"])]
+    grid = sorted(cfg.train.lr * m for m in cfg.train.lr_grid)
+    width = 0.4
+    for j, cond in enumerate(["STL", "MTL"]):
+        chosen = primary[primary["condition"] == cond]["lr"].round(10)
+        counts = [int((chosen == round(g, 10)).sum()) for g in grid]
+        ax.bar(np.arange(len(grid)) + (j - 0.5) * width, counts, width, color=plots.PALETTE[cond], label=cond)
+    ax.set_xticks(range(len(grid)), [f"{g:g}" for g in grid])
+    ax.set(xlabel="learning rate chosen on the halt set", ylabel="seeds", title=f"Chosen rates at n={cfg.primary_n}")
+    ax.legend(fontsize=7)
+    n_seeds = task1.groupby("condition")["seed"].nunique().min()
+    plots.caption(fig, f"{n_seeds} seeds per point. Error bars: 95% CIs (left: t-interval over seeds; middle: paired bootstrap). "
+                       f"P = parity(B2..B6), 8 bits, {cfg.net.hidden[0]} hidden units, per-task early stopping, patience stopping.")
+    return plots.save(fig, outdir / "error_vs_n.png")
 
 
 EXPERIMENT = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES,

@@ -57,6 +57,7 @@ import seaborn as sns
 from scipy import stats as sps
 
 from mtlmech import plots
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.probes import ablation_sensitivity, hidden_sensitivity, rank_correlation
 from mtlmech.problems.peaks import ENCODINGS, peaks_pairs
@@ -156,7 +157,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, encoding: str, key: tuple, devic
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     units = []
     for encoding in cfg.encodings:
         problem(cfg, encoding)

@@ -71,6 +71,7 @@ import pandas as pd
 import torch
 
 from mtlmech import plots
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetSpec, forward, init_params
 from mtlmech.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
@@ -226,7 +227,8 @@ def points(cfg: Config) -> list[dict]:
     return list(unique.values())
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     units = []
     exclude = ("headline", "neutral", "strong", "scale_grid", "q_grid", "hidden_grid", "hidden", "n_examples",
                "phase_seeds", "confirm")

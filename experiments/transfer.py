@@ -45,6 +45,7 @@ import torch
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.controls import scaled_layer_lr
+from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
@@ -116,7 +117,8 @@ def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict
     return out
 
 
-def make_units(cfg: Config, device: str) -> list[Unit]:
+def make_units(cfg: Config, run: RunContext) -> list[Unit]:
+    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     problem(cfg)
     return [Unit(key=unit_key(NAME, VERSION, cfg, device), label="transfer",
                  compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION), device=device))]

@@ -57,18 +57,21 @@ def group_means(runs: pd.DataFrame, *, metric: str, by: Sequence[str]) -> pd.Dat
 
 
 def paired_claim(row, *, id: str, statement: str, source: str, test: str, direction: str,
-                 figure: str = "", **details) -> ClaimResult:
+                 figure: str = "", compared: tuple[str, ...] = (), where: dict | None = None,
+                 family: str = "main", **details) -> ClaimResult:
     """A directional claim from one row of :func:`paired`: effect = mean treatment − control with
     its paired-bootstrap CI, p = the one-sided Wilcoxon p in ``direction`` (``less``: treatment
     lower). The opposite p, both means, diverged counts and the share of seeds where the treatment
-    is lower go into ``details`` with any extra ``details`` given."""
+    is lower go into ``details`` with any extra ``details`` given. ``compared`` (treatment, control)
+    and ``where`` (column filters) name the runs behind the row, for the under-trained guard."""
     if direction not in ("less", "greater"):
         raise ValueError("direction must be 'less' or 'greater'")
     p, p_opposite = ("p_less", "p_greater") if direction == "less" else ("p_greater", "p_less")
     return ClaimResult(id=id, statement=statement, source=source, test=test, effect=float(row["diff"]),
                        ci=(float(row["ci_low"]), float(row["ci_high"])), p_value=float(row[p]), n=int(row["n"]),
-                       direction=direction, figure=figure,
-                       details={"p_opposite": float(row[p_opposite]), "mean_treatment": float(row["mean_treatment"]),
+                       rule="directional", direction=direction, p_opposite=float(row[p_opposite]), figure=figure,
+                       compared=tuple(compared), where=dict(where or {}), family=family,
+                       details={"mean_treatment": float(row["mean_treatment"]),
                                 "mean_control": float(row["mean_control"]),
                                 "n_diverged_treatment": int(row["n_diverged_treatment"]),
                                 "n_diverged_control": int(row["n_diverged_control"]),

@@ -1,7 +1,10 @@
 """Command-line flags from a config dataclass, plus the options every experiment shares.
 
 Each dataclass field ``n_train: int = 64`` becomes ``--n-train N``; tuples take several values,
-booleans become ``--flag/--no-flag``. ``field(metadata={"help": ..., "choices": ...})`` adds help
+booleans become ``--flag/--no-flag``, optional values also accept ``none``. A field that is itself
+a dataclass (``train: TrainSpec``, ``net: NetConfig``) contributes one flag per inner field,
+``--train.lr 0.3``, ``--train.lr-grid 1 2 4``, ``--net.hidden 16``; a profile overrides inner fields
+with a dict (``train=dict(epochs=500)``). ``field(metadata={"help": ..., "choices": ...})`` adds help
 text and allowed values. Precedence: dataclass default < profile < flag given on the command line.
 Bad values end the program with a one-line ``error: ...`` and exit code 2, before anything is written.
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILES = ("quick", "full")
+_UNSET = object()   # a config flag not given on the command line (``none`` is a value)
 
 
 class UsageError(Exception):
@@ -25,6 +29,20 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:  # one line, no usage dump
         raise UsageError(message)
+
+
+STREAMS = {"quick": "quick", "full": "confirm"}   # seed stream of each profile; pilots use "pilot"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a unit's computation receives besides its config: the device, the seed stream (so
+    quick, pilot and confirmatory runs never share a seed's data or initial weights) and the
+    requested trainer backend. All three enter the cache key."""
+
+    device: str = "cpu"
+    stream: str = "confirm"
+    backend: str = "auto"
 
 
 @dataclass
@@ -37,19 +55,73 @@ class RunOptions:
     replot: bool
     dask: str | None
     progress: bool | None
+    stream: str = "confirm"
+    backend: str = "auto"
+    seed_ids: tuple[int, ...] | None = None
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(self.seed_ids) if self.seed_ids is not None else list(range(self.seeds))
+
+    @property
+    def context(self) -> RunContext:
+        return RunContext(device=self.device, stream=self.stream, backend=self.backend)
 
 
 def _field_type(hint: Any) -> tuple[Any, str]:
-    """(element type, 'scalar' | 'tuple' | 'bool') for a field's type hint."""
+    """(element type, 'scalar' | 'tuple' | 'bool' | 'config') for a field's type hint; an optional
+    element type accepts ``none``."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _field_type(args[0])
+        elem, kind = _field_type(args[0])
+        if len(args) < len(typing.get_args(hint)) and kind != "bool":
+            elem = _optional(elem)
+        return elem, kind
+    if dataclasses.is_dataclass(hint):
+        return hint, "config"
     if hint is bool:
         return bool, "bool"
     if origin is tuple:
         return typing.get_args(hint)[0], "tuple"
     return hint, "scalar"
+
+
+def _optional(elem: Any) -> Any:
+    def parse(text: str):
+        return None if text.lower() == "none" else elem(text)
+    parse.__name__ = getattr(elem, "__name__", "value")
+    return parse
+
+
+def _number(elem: Any) -> Any:
+    """A parser for ``elem`` that refuses NaN and infinities (no setting here means them)."""
+    if elem is not float:
+        return elem
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(text)
+        return value
+    parse.__name__ = "float"
+    return parse
+
+
+def _config_fields(config_cls: type, prefix: str = "") -> list[tuple[str, Any, str, dict, Any]]:
+    """(dest, element type, kind, metadata, default) for every flag of a config dataclass, with
+    nested dataclass fields flattened to ``outer.inner`` names."""
+    out = []
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        elem, kind = _field_type(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if kind == "config":
+            out += _config_fields(elem, prefix + f.name + ".")
+        else:
+            out.append((prefix + f.name, elem, kind, dict(f.metadata), default))
+    return out
 
 
 def build_parser(prog: str, description: str, config_cls: type, *, seeds_default_note: str = "") -> argparse.ArgumentParser:
@@ -58,6 +130,8 @@ def build_parser(prog: str, description: str, config_cls: type, *, seeds_default
     common.add_argument("--profile", choices=PROFILES, default="full",
                         help="quick: small, for trying things (writes under results/quick); full: the committed figures")
     common.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 0..N-1 {seeds_default_note}")
+    common.add_argument("--seed-ids", type=int, nargs="+", default=None, metavar="SEED",
+                        help="run exactly these seeds (e.g. to re-check single committed runs); overrides --seeds")
     common.add_argument("--out", type=Path, default=None,
                         help="output root (default: figures/ for full, results/quick/ for quick)")
     common.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
@@ -67,23 +141,56 @@ def build_parser(prog: str, description: str, config_cls: type, *, seeds_default
                         help="run seed shards on a Dask cluster")
     common.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: only on a terminal)")
+    common.add_argument("--pilot", action="store_true",
+                        help="draw seeds from the pilot stream (for design choices; never confirmatory)")
+    common.add_argument("--backend", choices=("auto", "torch", "fused"), default="auto",
+                        help="trainer: fused kernel where it applies (auto), or force one")
     group = parser.add_argument_group("experiment config")
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        elem, kind = _field_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        meta = dict(f.metadata)
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": meta.get("help", "")}
+    for dest, elem, kind, meta, default in _config_fields(config_cls):
+        flag = "--" + dest.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": dest, "default": _UNSET,
+                                  "help": f"{meta.get('help', '')} (default: {_show(default)})".strip()}
         if kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = elem
+            kwargs["type"] = _number(elem)
             if kind == "tuple":
                 kwargs["nargs"] = "+"
             if "choices" in meta:
                 kwargs["choices"] = meta["choices"]
         group.add_argument(flag, **kwargs)
     return parser
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _apply(config_cls: type, base: Any, values: dict[str, Any]) -> Any:
+    """``config_cls`` built from ``base`` (an instance or None) with ``values`` (nested dicts or
+    dotted names for inner configs) applied."""
+    hints = typing.get_type_hints(config_cls)
+    kwargs = {}
+    nested: dict[str, dict] = {}
+    for name, value in values.items():
+        outer, _, inner = name.partition(".")
+        if inner:
+            nested.setdefault(outer, {})[inner] = value
+        elif isinstance(value, dict):
+            nested.setdefault(outer, {}).update(value)
+        else:
+            kwargs[name] = value
+    for outer, inner in nested.items():
+        elem, kind = _field_type(hints[outer])
+        if kind != "config":
+            raise UsageError(f"{outer} is not a nested config")
+        current = getattr(base, outer) if base is not None else next(
+            (f.default if f.default is not dataclasses.MISSING else f.default_factory()
+             for f in dataclasses.fields(config_cls) if f.name == outer))
+        kwargs[outer] = dataclasses.replace(current, **inner)
+    return dataclasses.replace(base, **kwargs) if base is not None else config_cls(**kwargs)
 
 
 def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dict],
@@ -96,13 +203,15 @@ def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dic
     profile.pop("seeds", None)
     if seeds < 1:
         raise UsageError(f"--seeds must be a positive number of seeds, got {seeds}")
-    values = {**profile}
-    for f in dataclasses.fields(config_cls):
-        given = getattr(ns, f.name)
-        if given is not None:
-            values[f.name] = tuple(given) if isinstance(given, list) else given
+    if ns.seed_ids is not None and (min(ns.seed_ids) < 0 or len(set(ns.seed_ids)) != len(ns.seed_ids)):
+        raise UsageError(f"--seed-ids must be distinct seeds ≥ 0, got {ns.seed_ids}")
+    given = {}
+    for dest, *_ in _config_fields(config_cls):
+        value = getattr(ns, dest)
+        if value is not _UNSET:
+            given[dest] = tuple(value) if isinstance(value, list) else value
     try:
-        cfg = config_cls(**values)
+        cfg = _apply(config_cls, _apply(config_cls, None, profile), given)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     if ns.device.startswith("cuda"):
@@ -111,5 +220,7 @@ def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dic
             raise UsageError(f"--device {ns.device}: CUDA is not available on this machine")
     elif ns.device not in ("cpu", "mps"):
         raise UsageError(f"--device must be cpu or cuda[:N], got {ns.device!r}")
+    stream = "pilot" if ns.pilot else STREAMS[ns.profile]
     return cfg, RunOptions(profile=ns.profile, seeds=seeds, out=ns.out, device=ns.device, force=ns.force,
-                           replot=ns.replot, dask=ns.dask, progress=ns.progress)
+                           replot=ns.replot, dask=ns.dask, progress=ns.progress, stream=stream, backend=ns.backend,
+                           seed_ids=tuple(ns.seed_ids) if ns.seed_ids is not None else None)

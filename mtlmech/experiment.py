@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from importlib import resources
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 from . import cli
 from .provenance import provenance
 from .runner import Unit, run_units
+from .provenance import relative_args
 from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text
 
@@ -29,22 +31,93 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Findings:
-    """What ``analyse`` returns: claims (verdicts set by :func:`mtlmech.stats.judge` for directional
-    ones), every construction tried, side-by-side tables and the figure files written."""
+    """What ``analyse`` returns: claims (declared; verdicts are set afterwards by the driver's one
+    :func:`mtlmech.stats.judge` pass), every construction tried, side-by-side tables, the figure
+    files written and, per claim whose verdict differs from version 1, one line on why."""
 
     claims: list[ClaimResult]
     constructions_tried: list[Any] = field(default_factory=list)
     tables: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    superseded: dict[str, str] = field(default_factory=dict)   # claim ID -> one line on why v1's verdict changed
 
 
-def unit_key(experiment: str, version: int, cfg: Any, device: str, *, exclude: tuple[str, ...] = (),
-             **point: Any) -> dict:
+def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext | str", *, exclude: tuple[str, ...] = (),
+             problem: Any = None, **point: Any) -> dict:
     """The cache key of one unit: experiment, construction version, the config minus sweep lists
-    and analysis-only fields (``exclude``), the sweep point and the device type."""
+    and analysis-only fields (``exclude``), the sweep point, and what the computation receives
+    besides: the device type, the seed stream and trainer backend (given a
+    :class:`~mtlmech.cli.RunContext`) and the fingerprint of each problem it trains on
+    (``problem``: a Problem or a list of them), so that changing what a feature computes changes
+    the key. (A bare device string is the version-1 key, kept until every experiment is
+    re-registered.)"""
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
-    return {"experiment": experiment, "version": version, "config": config, "point": point,
-            "device": device.split(":")[0]}
+    key = {"experiment": experiment, "version": version, "config": config, "point": point}
+    if isinstance(run, str):
+        return {**key, "device": run.split(":")[0]}
+    key.update(device=run.device.split(":")[0], stream=run.stream, backend=run.backend)
+    if problem is not None:
+        problems = problem if isinstance(problem, (list, tuple)) else [problem]
+        key["problems"] = [p.fingerprint() for p in problems]
+    return key
+
+
+def _member_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained net (rows are per reported task; a net's stopping is shared)."""
+    keys = [c for c in ("unit", "seed", "condition", "trained_tasks") if c in runs.columns]
+    return runs.drop_duplicates(keys) if keys else runs
+
+
+def training_record(runs: pd.DataFrame) -> dict[str, Any]:
+    """How a set of runs trained: count, share stopped by the epoch cap (None when the runs predate
+    patience stopping), median stop epoch, chosen learning rates and the share chosen at a grid edge."""
+    nets = _member_rows(runs)
+    out: dict[str, Any] = {"n": int(len(nets))}
+    out["cap_fraction"] = float((nets["stopped_by"] == "cap").mean()) if "stopped_by" in nets and len(nets) else None
+    if "stop_epoch" in nets and len(nets):
+        out["median_stop_epoch"] = float(nets["stop_epoch"].median())
+    if "lr" in nets and len(nets):
+        out["lr_chosen"] = {f"{lr:g}": int(k) for lr, k in nets["lr"].round(10).value_counts().sort_index().items()}
+        out["lr_edge_fraction"] = (float((nets["lr_edge"].astype("string").fillna("") != "").mean())
+                                   if "lr_edge" in nets else 0.0)
+    return out
+
+
+def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
+    """Fill each claim's ``training`` with the record of every condition it compares (on the runs
+    its ``where`` selects), which the verdict pass uses for the under-trained guard."""
+    for c in claims:
+        if not c.compared:
+            continue
+        sel = runs
+        for column, value in c.where.items():
+            if column not in sel.columns:
+                raise ValueError(f"claim {c.id}: runs have no column {column!r} to select on")
+            sel = sel[sel[column].isin(value if isinstance(value, (list, tuple)) else [value])]
+        missing = [name for name in c.compared if not (sel["condition"] == name).any()]
+        if missing:
+            raise ValueError(f"claim {c.id}: no runs of compared condition(s) {missing} where {c.where}")
+        c.training = {name: training_record(sel[sel["condition"] == name]) for name in c.compared}
+
+
+def training_table(runs: pd.DataFrame) -> list[dict]:
+    """Per condition: the training record (for REPORT.md's chosen-rate and cap-fraction table)."""
+    if "condition" not in runs.columns:
+        return []
+    return [{"condition": name, **training_record(g)} for name, g in runs.groupby("condition", sort=True)]
+
+
+def v1_comparison(claims: list[ClaimResult], reasons: dict[str, str]) -> dict[str, dict]:
+    """For each claim ID that version 1 judged: its v1 verdict and effect, whether the verdict
+    changed, and the experiment's one line on why (``reasons``)."""
+    v1 = json.loads(resources.files("mtlmech").joinpath("v1_verdicts.json").read_text())
+    out = {}
+    for c in claims:
+        if c.id in v1:
+            old = v1[c.id]
+            out[c.id] = {"verdict": old["verdict"], "effect": old["effect"], "ci": old["ci"], "n": old["n"],
+                         "changed": old["verdict"] != c.verdict, "why": reasons.get(c.id, "")}
+    return out
 
 
 def default_out(profile: str) -> Path:
@@ -98,7 +171,7 @@ class Experiment:
     def main(self, argv: list[str] | None = None) -> int:
         try:
             cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
-            units = [] if opts.replot else self.make_units(cfg, opts.device)
+            units = [] if opts.replot else self.make_units(cfg, opts.context)
             client = make_client(opts.dask) if not opts.replot else None
             if client is not None:  # experiment scripts are not importable on workers: ship their code
                 import cloudpickle
@@ -120,7 +193,7 @@ class Experiment:
             compute_seconds = previous.get("provenance", {}).get("compute_seconds")
         else:
             try:
-                report = run_units(units, list(range(opts.seeds)), outdir, force=opts.force,
+                report = run_units(units, opts.seed_list, outdir, force=opts.force,
                                    shard_size=self.shard_size, client=client, progress=opts.progress)
             finally:
                 if client is not None:
@@ -135,7 +208,9 @@ class Experiment:
         runs = pd.read_csv(outdir / "runs.csv")
         extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
         findings = self.analyse(runs, extras, cfg, outdir)
+        attach_training(findings.claims, runs)
         judge(findings.claims)
+        v1 = v1_comparison(findings.claims, findings.superseded)
         summary = {
             "experiment": self.name,
             "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
@@ -143,17 +218,22 @@ class Experiment:
             "claims": [c.to_dict() for c in findings.claims],
             "constructions_tried": findings.constructions_tried,
             "tables": findings.tables,
+            "training": training_table(runs),
+            "v1": v1,
             "figures": findings.figures,
             "n_runs": int(len(runs)),
             "provenance": provenance(config=dataclasses.asdict(cfg), device=opts.device,
-                                     seeds=[0, opts.seeds], wall_seconds=time.time() - started,
-                                     command=["python", f"experiments/{self.name}.py", *(argv if argv is not None else sys.argv[1:])],
+                                     seeds=[0, opts.seeds] if opts.seed_ids is None else list(opts.seed_ids),
+                                     wall_seconds=time.time() - started,
+                                     command=["python", f"experiments/{self.name}.py",
+                                              *relative_args(argv if argv is not None else sys.argv[1:])],
+                                     stream=opts.stream, backend=opts.backend,
                                      cache=line, compute_seconds=compute_seconds),
         }
         atomic_write_json(outdir / "summary.json", summary)
         print(f"{self.name}: {line}")
         for c in findings.claims:
-            print(f"  {c.id:5s} {c.verdict:15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"
+            print(f"  {c.id:5s} {c.verdict + (' (' + c.verdict_reason + ')' if c.verdict_reason else ''):15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"
                   f" p={c.p_value if c.p_value is None else f'{c.p_value:.3g}'} n={c.n}")
         print(f"  wrote {outdir}")
         return 0

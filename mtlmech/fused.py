@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - numba is a dependency; without it ever
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}
-STOP_REASONS = ("cap", "patience", "diverged")
+STOP_CODES = ("cap", "patience", "diverged")   # kernel codes 0, 1, 2
 
 _threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
@@ -544,7 +544,7 @@ if numba is not None:
                         _evaluate(txm, tym, tmm, t_count, w1, b1, w2, b2, t_hid, t_out, act, out_kind, metric, t_h)
                         test_curve[m, row] = t_h
                 row += 1
-                if patience >= 0:
+                if patience >= 0 and epoch != epochs:  # at the cap the reason stays "cap"
                     if diverged[m]:
                         stop_epoch[m] = epoch
                         stopped_by[m] = 2
@@ -596,12 +596,12 @@ def curve_epochs(epochs: int, eval_every: int) -> list[int]:
     return [e for e in range(1, epochs + 1) if e % eval_every == 0 or e == epochs]
 
 
-def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, steps: tuple[torch.Tensor, torch.Tensor],
-                weight_decay: torch.Tensor, loss_weight: torch.Tensor, halt=None, test=None,
-                threads: int | None = None):
-    """The fused path of :func:`mtlmech.training.train` (which prepares the per-member settings:
-    ``task_weights`` (B, K), per-layer ``steps`` (B,) each, ``weight_decay`` (B,) and the loss
-    weight (B, n, K) that folds mask, task weights and 1/n). Returns a ``TrainResult``."""
+def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, lr: torch.Tensor,
+                weight_decay: torch.Tensor, layer_lr: torch.Tensor, halt=None, test=None, threads: int | None = None):
+    """The fused path of :func:`mtlmech.training.train`, which resolves the per-member settings
+    (``task_weights`` (B, K), ``lr`` (B,), ``weight_decay`` (B,), ``layer_lr`` (B, 2)) and checks
+    :func:`unsupported` first. Returns a ``TrainResult`` with ``backend="fused"``."""
+    from .nets import as_batched
     from .training import TrainResult
 
     ts = train_spec
@@ -618,7 +618,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, s
         best_epoch=torch.zeros(n_members, n_out, dtype=torch.long),
         best_halt=torch.full((n_members, n_out), float("inf"), dtype=dtype),
         shared_epoch=torch.zeros(n_members, dtype=torch.long),
-        shared_best=torch.full((n_members,), float("inf"), dtype=dtype),
+        shared_best=torch.full((n_members,), float("inf"), dtype=dtype),  # shared_best_halt
         diverged=torch.zeros(n_members, dtype=torch.bool),
         diverged_epoch=torch.zeros(n_members, dtype=torch.long),
         stop_epoch=torch.zeros(n_members, dtype=torch.long),
@@ -635,17 +635,18 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, s
 
     hx, hy, hm = split(halt)
     tx, ty, tm = split(test)
+    loss_weight = task_weights[:, None, :] * as_batched(data.mask, n_members) / data.n_rows  # as the reference
     kwargs = dict(
         xt=_feature_major(data.x, dtype), yt=_feature_major(data.y, dtype), wt=_feature_major(loss_weight, dtype),
         hx=hx, hy=hy, hm=hm, has_halt=halt is not None, tx=tx, ty=ty, tm=tm, has_test=test is not None,
         w1s=w1.numpy(), b1s=b1.numpy(), w2s=w2.numpy(), b2s=b2.numpy(),
-        step1=_numpy(steps[0].reshape(-1), dtype), step2=_numpy(steps[1].reshape(-1), dtype),
+        step1=_numpy(lr * layer_lr[:, 0], dtype), step2=_numpy(lr * layer_lr[:, 1], dtype),
         decay=_numpy(weight_decay.reshape(-1), dtype), momentum=np_dtype(ts.momentum),
         trained=_numpy((task_weights > 0).to(dtype), dtype),
         epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
         loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
-        patience=-1 if getattr(ts, "patience", None) is None else int(ts.patience),
-        min_delta=np_dtype(getattr(ts, "min_delta", 0.0)), curves=bool(ts.record_curves),
+        patience=-1 if ts.patience is None else int(ts.patience),
+        min_delta=np_dtype(ts.min_delta), curves=bool(ts.record_curves),
         snap_w1=snaps[0].numpy(), snap_b1=snaps[1].numpy(), snap_w2=snaps[2].numpy(), snap_b2=snaps[3].numpy(),
         sh_w1=shared[0].numpy(), sh_b1=shared[1].numpy(), sh_w2=shared[2].numpy(), sh_b2=shared[3].numpy(),
         **{k: v.numpy() for k, v in out.items()},
@@ -662,12 +663,14 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, s
         shared = [p.clone() for p in final]
         best_epoch = torch.full((n_members, n_out), ts.epochs, dtype=torch.long)
         shared_epoch = torch.full((n_members,), ts.epochs, dtype=torch.long)
-    curves = ts.record_curves
+    curves = {}
+    if ts.record_curves:  # the reference stops recording when its last member stops
+        n_kept = sum(1 for e in epochs_list if e <= int(out["stop_epoch"].max()))
+        curves = dict(curve_epochs=epochs_list[:n_kept], train_loss_curve=out["loss_curve"][:, :n_kept],
+                      halt_curve=out["halt_curve"][:, :n_kept] if halt is not None else None,
+                      test_curve=out["test_curve"][:, :n_kept] if test is not None else None)
     return TrainResult(spec=spec, final=final, task_snapshots=snaps, shared_snapshot=shared,
                        best_epoch=best_epoch, best_halt=out["best_halt"], shared_best_epoch=shared_epoch,
-                       diverged=out["diverged"], diverged_epoch=out["diverged_epoch"], epochs_run=ts.epochs,
-                       curve_epochs=epochs_list if curves else [],
-                       train_loss_curve=out["loss_curve"] if curves else None,
-                       halt_curve=out["halt_curve"] if curves and halt is not None else None,
-                       test_curve=out["test_curve"] if curves and test is not None else None,
-                       backend="fused")
+                       shared_best_halt=out["shared_best"], diverged=out["diverged"],
+                       diverged_epoch=out["diverged_epoch"], epochs_run=ts.epochs, stop_epoch=out["stop_epoch"],
+                       stopped_by=[STOP_CODES[int(c)] for c in out["stopped_by"]], backend="fused", **curves)

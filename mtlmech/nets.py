@@ -51,6 +51,40 @@ class NetSpec:
         return len(self.hidden) + 1
 
 
+@dataclass(frozen=True)
+class NetConfig:
+    """The network settings an experiment chooses (inputs and outputs come from the problem)."""
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden layer sizes must be ≥ 1, got {self.hidden}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if not 0 < self.init_scale < float("inf"):
+            raise ValueError(f"init_scale must be finite and > 0, got {self.init_scale}")
+
+    def spec(self, n_inputs: int, n_outputs: int) -> NetSpec:
+        return NetSpec(n_inputs=n_inputs, n_outputs=n_outputs, hidden=tuple(self.hidden), activation=self.activation,
+                       output=self.output, init_scale=self.init_scale)
+
+
+def as_net_config(net: "NetConfig | dict") -> NetConfig:
+    """A NetConfig from itself or from a dict of its fields (``hidden`` may be an int)."""
+    if isinstance(net, NetConfig):
+        return net
+    net = dict(net)
+    if isinstance(net.get("hidden"), int):
+        net["hidden"] = (net["hidden"],)
+    return NetConfig(**net)
+
+
 def init_params(spec: NetSpec, member_keys: Sequence[tuple], *, device="cpu",
                 dtype=torch.float32) -> list[torch.Tensor]:
     """Per-member initial weights U(-s/√fan_in, s/√fan_in), drawn on CPU from each member's own generator.

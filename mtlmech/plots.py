@@ -25,11 +25,11 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float
 
 
 def errorbars(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float], hi: Sequence[float], *,
-              label: str, color: str | None = None, marker: str = "o", offset: float = 0.0) -> None:
+              label: str, color: str | None = None, marker: str = "o", offset: float = 0.0, linestyle: str = "-") -> None:
     """Means with asymmetric error bars [lo, hi] (say in the axis label or caption what they are)."""
     x = [xi + offset for xi in x]
     yerr = [[m - l for m, l in zip(mean, lo)], [h - m for m, h in zip(mean, hi)]]
-    ax.errorbar(x, mean, yerr=yerr, label=label, color=color, marker=marker, capsize=3, lw=1.5, ms=4)
+    ax.errorbar(x, mean, yerr=yerr, label=label, color=color, marker=marker, capsize=3, lw=1.5, ms=4, linestyle=linestyle)
 
 
 def caption(fig, text: str) -> None:

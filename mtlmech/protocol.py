@@ -1,10 +1,17 @@
 """The standard paired protocol: per seed, one draw of data; every condition (STL on a task, MTL on
 all tasks, variants) trains on that same data from the same initial weights, in one batch.
 
-Members are laid out seed-major (member = seed × condition). Each condition names the outputs it
-trains (``tasks``); a single-task net is the MTL architecture with loss on one output only, so its
-other outputs never influence the hidden layer. Test error is measured at each task's own early
-stopping snapshot (``stopping="per_task"``, the sources' practice) or at one shared stopping point.
+Members are laid out seed-major (member = seed × condition × learning-rate grid point). Each
+condition names the outputs it trains (``tasks``); a single-task net is the MTL architecture with
+loss on one output only, so its other outputs never influence the hidden layer.
+
+Fair comparison: every condition gets the same pre-registered learning-rate grid (multipliers of
+its base rate, ``TrainSpec.lr_grid``; optionally a second axis for the input→hidden layer,
+``Condition.hidden_lr_grid``). All grid points train in the same batch from the same initial
+weights on the same rows; for each seed and condition the protocol keeps the grid point with the
+lowest halt error (the halt set only — test data never enters the choice) and reports that net.
+Test error is measured at each task's own early-stopping snapshot (``stopping="per_task"``, the
+sources' practice) or at one shared stopping point.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .nets import NetSpec, init_params
+from .nets import as_net_config, init_params
 from .seeding import numpy_rng
 from .tasks import Problem, Splits, as_batch
 from .training import TrainResult, TrainSpec, train
@@ -41,6 +48,17 @@ class Condition:
     layer_lr: tuple[float, ...] | None = None
     transform: Callable[[Splits, np.random.Generator], Splits] | None = field(default=None, compare=False)
     loss_weight: dict[str, float] | None = field(default=None, compare=False)
+    lr_grid: tuple[float, ...] | None = None
+    hidden_lr_grid: tuple[float, ...] = (1.0,)
+
+    def grid(self, default: tuple[float, ...]) -> list[tuple[float, float]]:
+        """(lr multiplier, input→hidden multiplier) points tried for this condition."""
+        lrs = self.lr_grid if self.lr_grid is not None else default
+        for g in (lrs, self.hidden_lr_grid):
+            if not g or any(not (0 < m < float("inf")) for m in g) or len(set(g)) != len(g):
+                raise ValueError(f"condition {self.name}: a learning-rate grid needs distinct finite multipliers > 0, "
+                                 f"got {g}")
+        return [(m, h) for m in sorted(lrs) for h in sorted(self.hidden_lr_grid)]
 
     def weight_of(self, task: str) -> float:
         """Loss weight of ``task`` in this condition (0 when it is not trained)."""
@@ -64,25 +82,59 @@ def draw_splits(problem: Problem, key: tuple, seed: int, *, n_train: int, n_halt
 
 @dataclass
 class Trained:
-    """A trained batch: which (seed, condition) each member is, the data it saw and the result."""
+    """A trained batch: which (seed, condition) each member is, the data it saw and the result.
+
+    After :func:`train_conditions` there is one member per (seed, condition): the grid point chosen
+    on the halt set; ``choices[i]`` says which (learning rate, multipliers, whether at a grid
+    edge, the halt value it was chosen on)."""
 
     members: list[tuple[int, Condition]]
     splits: list[Splits]
     result: TrainResult
     problem: Problem
+    choices: list[dict] = field(default_factory=list)
 
     def member_index(self, seed: int, condition: str) -> list[int]:
         return [i for i, (s, c) in enumerate(self.members) if s == seed and c.name == condition]
 
 
-def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: Sequence[int], *, key: tuple,
-                     n_train: int, n_halt: int, n_test: int, net: dict, train_spec: TrainSpec,
-                     shared_data: bool = False, device: str = "cpu", dtype=torch.float32,
-                     splits_for: Callable[[int], Splits] | None = None) -> Trained:
-    """Train every (seed, condition) pair in one batch; ``key`` names the config for all streams.
+def _edge(value: float, axis: Sequence[float]) -> str:
+    if len(axis) < 2:
+        return ""
+    return "low" if value == min(axis) else "high" if value == max(axis) else ""
 
-    ``splits_for(seed)`` replaces the default per-seed draw (for experiments with their own data).
-    With ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
+
+def select_on_halt(result: TrainResult, groups: Sequence[Sequence[int]], reported: Sequence[Sequence[int]],
+                   *, select_on: str = "per_task") -> list[int]:
+    """For each group of members (one seed × condition over its grid points), the member with the
+    lowest halt error: the mean over the group's reported tasks of each task's best halt value
+    (``per_task``) or the best of the mean over trained tasks (``shared``). Non-finite values
+    count as +inf; ties go to the earlier member (the smaller learning rate). Reads halt values
+    only."""
+    if select_on == "per_task":
+        crit = [float(result.best_halt[i, list(ks)].mean()) for group, ks in zip(groups, reported) for i in group]
+    elif select_on == "shared":
+        crit = [float(result.shared_best_halt[i]) for group in groups for i in group]
+    else:
+        raise ValueError("select_on must be per_task or shared")
+    crit = iter([c if np.isfinite(c) else float("inf") for c in crit])
+    chosen = []
+    for group in groups:
+        values = [next(crit) for _ in group]
+        chosen.append(group[int(np.argmin(values))])
+    return chosen
+
+
+def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: Sequence[int], *, key: tuple,
+                     n_train: int, n_halt: int, n_test: int, net, train_spec: TrainSpec,
+                     shared_data: bool = False, device: str = "cpu", dtype=torch.float32,
+                     splits_for: Callable[[int], Splits] | None = None, select_on: str = "per_task") -> Trained:
+    """Train every (seed, condition, grid point) in one batch and keep, per seed and condition,
+    the grid point chosen on the halt set; ``key`` names the config for all random streams.
+
+    ``net`` is a :class:`~mtlmech.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
+    replaces the default per-seed draw (for experiments with their own data). With
+    ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
     """
     names = problem.task_names
     if len({(c.name, c.tasks) for c in conditions}) != len(conditions):
@@ -94,34 +146,57 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
         weighted = c.loss_weight or {}
         if set(weighted) - set(c.tasks) or any(not w > 0 for w in weighted.values()):
             raise ValueError(f"condition {c.name}: loss weights must be > 0 and name trained tasks, got {weighted}")
-    spec = NetSpec(n_inputs=problem.n_inputs, n_outputs=problem.n_tasks, **net)
-    members, member_splits = [], []
-    for seed in seeds:
+    spec = as_net_config(net).spec(problem.n_inputs, problem.n_tasks)
+    grids = {c.name: c.grid(train_spec.lr_grid) for c in conditions}
+    layer_default = train_spec.layer_lr or (1.0,) * spec.n_layers
+    members, member_splits, points, seed_index, groups = [], [], [], [], []
+    for j, seed in enumerate(seeds):
         base = splits_for(seed) if splits_for else draw_splits(problem, key, seed, n_train=n_train,
                                                               n_halt=n_halt, n_test=n_test, shared_data=shared_data)
         for c in conditions:
             s = c.transform(base, numpy_rng(*key, seed, c.name, c.tasks, "transform")) if c.transform else base
-            members.append((seed, c))
-            member_splits.append(s)
-    params = init_params(spec, [(*key, seed) for seed, _ in members], device=device, dtype=dtype)
+            groups.append(list(range(len(members), len(members) + len(grids[c.name]))))
+            for point in grids[c.name]:
+                members.append((seed, c))
+                member_splits.append(s)
+                points.append(point)
+                seed_index.append(j)
+    seed_params = init_params(spec, [(*key, seed) for seed in seeds], device=device, dtype=dtype)
+    index = torch.tensor(seed_index, device=seed_params[0].device)
+    params = [p.index_select(0, index) for p in seed_params]
     weights = torch.tensor([[c.weight_of(t) for t in names] for _, c in members])
-    per_member = lambda attr, default: [getattr(c, attr) if getattr(c, attr) is not None else default
-                                        for _, c in members]
-    layer_default = train_spec.layer_lr or (1.0,) * spec.n_layers
+    base_lr = [(c.lr if c.lr is not None else train_spec.lr) for _, c in members]
+    layer_lr = []
+    for (_, c), (_, hidden_mult) in zip(members, points):
+        layers = list(c.layer_lr if c.layer_lr is not None else layer_default)
+        layers[0] *= hidden_mult
+        layer_lr.append(tuple(layers))
     result = train(spec, params, as_batch([s.train for s in member_splits], device=device, dtype=dtype),
                    train_spec=train_spec, task_weights=weights,
                    halt=as_batch([s.halt for s in member_splits], device=device, dtype=dtype),
                    test=as_batch([s.test for s in member_splits], clean=True, device=device, dtype=dtype)
                    if train_spec.record_curves else None,
                    member_keys=[(*key, seed, c.name, c.tasks) for seed, c in members],
-                   lr=per_member("lr", train_spec.lr), weight_decay=per_member("weight_decay", train_spec.weight_decay),
-                   layer_lr=per_member("layer_lr", layer_default))
-    return Trained(members=members, splits=member_splits, result=result, problem=problem)
+                   lr=[b * m for b, (m, _) in zip(base_lr, points)],
+                   weight_decay=[c.weight_decay for _, c in members], layer_lr=layer_lr)
+    reported = [[problem.task_index(t) for t in (members[g[0]][1].report or members[g[0]][1].tasks)] for g in groups]
+    chosen = select_on_halt(result, groups, reported, select_on=select_on)
+    choices = []
+    for group, i in zip(groups, chosen):
+        c = members[i][1]
+        lr_axis = sorted({points[j][0] for j in group})
+        hidden_axis = sorted({points[j][1] for j in group})
+        edges = [e for e in (_edge(points[i][0], lr_axis), _edge(points[i][1], hidden_axis)) if e]
+        choices.append({"lr": base_lr[i] * points[i][0], "lr_mult": points[i][0], "hidden_lr_mult": points[i][1],
+                        "grid_size": len(group), "lr_edge": "+".join(edges)})
+    return Trained(members=[members[i] for i in chosen], splits=[member_splits[i] for i in chosen],
+                   result=result.take(chosen), problem=problem, choices=choices)
 
 
 def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dict[int, dict]:
     """Per-seed records: one row per (condition, reported task) with test and training metrics at
-    the snapshot, the stopping epoch and the diverged flag. ``labels`` are added to every row."""
+    the snapshot, the snapshot's epoch, when and why training stopped, the diverged flag and the
+    chosen learning rate. ``labels`` are added to every row."""
     r, problem = trained.result, trained.problem
     device, dtype = r.final[0].device, r.final[0].dtype
     test = as_batch([s.test for s in trained.splits], clean=True, device=device, dtype=dtype)
@@ -137,6 +212,7 @@ def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dic
                          "test_error": float(test_m["error"][i, k]), "test_mse": float(test_m["mse"][i, k]),
                          "train_error": float(train_m["error"][i, k]), "train_mse": float(train_m["mse"][i, k]),
                          "best_epoch": int(epochs[i, k]), "diverged": bool(r.diverged[i]),
-                         "stopping": stopping})
+                         "stopping": stopping, "stop_epoch": int(r.stop_epoch[i]), "stopped_by": r.stopped_by[i],
+                         **(trained.choices[i] if trained.choices else {})})
     return out
 

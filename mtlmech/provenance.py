@@ -11,17 +11,38 @@ from typing import Any
 PACKAGES = ("mtlmech", "torch", "numpy", "scipy", "pandas", "seaborn", "matplotlib", "dask", "distributed")
 
 
+CODE_PATHS = ("mtlmech", "experiments", "run_all.py", "pyproject.toml")   # outputs (figures/) do not count
+
+
 def git_state(root: Path | None = None) -> dict[str, Any]:
-    """Commit hash and whether the working tree has uncommitted changes (None outside git)."""
+    """Commit hash and whether the *code* has uncommitted changes (None outside git). Outputs
+    under figures/ do not count: an experiment writing its results must not make the next one
+    look as if it ran on modified code."""
     root = root or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, check=True, timeout=10).stdout.strip())
+        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                     *CODE_PATHS], capture_output=True, text=True, check=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}
     return {"git_commit": commit, "git_dirty": dirty}
+
+
+def relative_args(args: list[str], root: Path | None = None) -> list[str]:
+    """Command-line arguments with absolute paths inside the repository made relative to it, so a
+    summary does not record the folder layout of the machine that ran it."""
+    root = (root or Path(__file__).resolve().parent.parent).resolve()
+    out = []
+    for a in args:
+        path = Path(a)
+        if path.is_absolute():
+            try:
+                a = str(path.resolve().relative_to(root))
+            except ValueError:
+                pass
+        out.append(a)
+    return out
 
 
 def versions() -> dict[str, str | None]:

@@ -50,6 +50,54 @@ def _p(claim: dict) -> str:
     return f"{p:.2g}" + (f" (Holm {holm:.2g})" if holm is not None else "")
 
 
+EDGE_FLAG = 0.10   # a grid edge chosen by more than this share of seeds: the grid should be extended
+
+
+def _verdict(claim: dict) -> str:
+    reason = claim.get("verdict_reason", "")
+    return f"**{claim['verdict']}**" + (f" ({_fmt(reason)})" if reason else "")
+
+
+def _training(claim: dict) -> str:
+    """Cap fraction and chosen learning rates of each compared condition, in one cell."""
+    parts = []
+    for name, t in claim.get("training", {}).items():
+        cap = "cap n/a" if t.get("cap_fraction") is None else f"cap {t['cap_fraction']:.0%}"
+        lrs = t.get("lr_chosen")
+        lr = ""
+        if lrs:
+            top = max(lrs, key=lrs.get)
+            lr = f", lr {top} in {lrs[top]}/{t['n']}" + (f", edge {t['lr_edge_fraction']:.0%}" if t.get("lr_edge_fraction") else "")
+        parts.append(f"{name}: {cap}{lr}")
+    return "; ".join(parts) or "—"
+
+
+def _v1(summary: dict, claim: dict) -> str:
+    old = summary.get("v1", {}).get(claim["id"])
+    if not old:
+        return "new in v2" if summary.get("v1") is not None else "—"
+    if not old["changed"]:
+        return f"{old['verdict']} (unchanged)"
+    return f"{old['verdict']} — superseded: {_fmt(old['why']) or 'reason not recorded'}"
+
+
+def training_section(summary: dict) -> list[str]:
+    """Per condition: runs, cap fraction, median stop epoch, chosen learning rates, edge share (flagged)."""
+    rows = summary.get("training") or []
+    if not rows:
+        return []
+    out = ["", "**Training record per condition** (cap = share of nets stopped by the epoch cap; "
+           f"edge = share of seeds whose chosen learning rate is a grid edge, flagged above {EDGE_FLAG:.0%})", "",
+           "| condition | nets | cap | median stop epoch | chosen learning rates (rate: seeds) | edge |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        cap = "not recorded (v1 protocol)" if r.get("cap_fraction") is None else f"{r['cap_fraction']:.1%}"
+        edge = r.get("lr_edge_fraction")
+        flag = "" if edge is None else f"{edge:.0%}" + (" ⚠ extend the grid" if edge > EDGE_FLAG else "")
+        lrs = ", ".join(f"{k}: {v}" for k, v in (r.get("lr_chosen") or {}).items()) or "—"
+        out.append(f"| {r['condition']} | {r['n']} | {cap} | {_fmt(r.get('median_stop_epoch', '—'))} | {lrs} | {flag} |")
+    return out
+
+
 def build_report(root: Path, *, command: str) -> str:
     """The whole report for every experiment summary found under ``root``."""
     summaries = load_summaries(root)
@@ -62,17 +110,20 @@ def build_report(root: Path, *, command: str) -> str:
            f"- command: `{command}`", f"- profile(s): {', '.join(profiles) or '—'}; code commit(s): {', '.join(commits) or '—'}",
            f"- claims: **{len(claims)}** — replicated **{counts['replicated']}**, not replicated "
            f"**{counts['not replicated']}**, inconclusive **{counts['inconclusive']}**", "",
-           "Verdict rule (CLAIMS.md): *replicated* = pre-registered test significant at α = 0.01 after Holm "
-           "correction within the experiment, in the predicted direction; *not replicated* = the CI excludes the "
-           "predicted effect or the effect is significant the other way; otherwise *inconclusive*. Effects are "
-           "given with 95 % CIs.", "", "## Claims ledger", "",
-           "| ID | claim | source | test | effect [95% CI] | p | n | verdict | figure |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    for exp, c in claims:
+           "Verdict rule (docs/CLAIMS.md): *replicated* = pre-registered test significant at α = 0.01 after Holm "
+           "correction within the experiment, in the predicted direction (equivalence claims: TOST within the "
+           "pre-registered margin); *not replicated* = the CI excludes the predicted effect or the effect is "
+           "significant the other way; otherwise *inconclusive*. A claim whose compared conditions have more than "
+           "5 % of runs stopped by the epoch cap is *inconclusive (under-trained)*. Effects are given with 95 % CIs. "
+           "Column *training*: per compared condition, the share stopped by the cap and the most often chosen "
+           "learning rate.", "", "## Claims ledger", "",
+           "| ID | claim | source | test | effect [95% CI] | p | n | verdict | training | v1 verdict | figure |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s_, c in ((s_, c) for s_ in summaries for c in s_["claims"]):
         fig = f"[{Path(c['figure']).name}]({c['figure']})" if c.get("figure") else "—"
         out.append(f"| {c['id']} | {_fmt(c['statement'])} | {_fmt(c['source'])} | {_fmt(c['test'])} | "
                    f"{_fmt(c['effect'])} [{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}] | {_p(c)} | {c['n']} | "
-                   f"**{c['verdict']}** | {fig} |")
+                   f"{_verdict(c)} | {_training(c)} | {_v1(s_, c)} | {fig} |")
     for s in summaries:
         prov = s["provenance"]
         out += ["", f"## {s['experiment']}", ""]
@@ -84,9 +135,10 @@ def build_report(root: Path, *, command: str) -> str:
         out.append("")
         for c in s["claims"]:
             details = {k: v for k, v in c.get("details", {}).items() if not isinstance(v, (list, dict))}
-            out.append(f"- **{c['id']}** — {c['verdict']}: effect {_fmt(c['effect'])} "
+            out.append(f"- **{c['id']}** — {_verdict(c)}: effect {_fmt(c['effect'])} "
                        f"[{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}], p {_p(c)}, n {c['n']}. "
                        f"{_fmt(details) if details else ''}")
+        out += training_section(s)
         for fig in s.get("figures", []):
             out += ["", f"![{fig}]({s['experiment']}/{fig})"]
         tried = s.get("constructions_tried", [])

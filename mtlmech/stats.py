@@ -100,12 +100,45 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def paired_tost(a: Sequence[float], b: Sequence[float], low: float, high: float) -> tuple[float, float, float]:
+    """Two one-sided tests that the paired differences a − b lie inside (low, high).
+
+    Returns (p, p_low, p_high): ``p_low`` tests "difference > low", ``p_high`` "difference < high"
+    (Wilcoxon signed-rank on the shifted differences), and ``p = max`` of the two: equivalence is
+    shown at level α when p < α."""
+    if not low < high:
+        raise ValueError(f"equivalence margin needs low < high, got ({low}, {high})")
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    p_low = paired_wilcoxon(d - low, np.zeros_like(d), "greater")
+    p_high = paired_wilcoxon(d - high, np.zeros_like(d), "less")
+    return max(p_low, p_high), p_low, p_high
+
+
+def mcnemar_exact(treatment: Sequence[bool], control: Sequence[bool], alternative: str = "two-sided") -> dict:
+    """McNemar's exact test for paired binary outcomes (same seed under two conditions).
+
+    ``alternative='greater'``: the outcome is more frequent under the treatment. Returns the
+    discordant counts, the difference of rates with a paired-bootstrap CI, and the p-value
+    (exact binomial test of the discordant pairs against 1/2)."""
+    t = np.asarray(treatment, dtype=bool)
+    c = np.asarray(control, dtype=bool)
+    if t.shape != c.shape:
+        raise ValueError("paired outcomes need equal lengths")
+    only_t, only_c = int(np.sum(t & ~c)), int(np.sum(~t & c))
+    p = 1.0 if only_t + only_c == 0 else float(sps.binomtest(only_t, only_t + only_c, 0.5, alternative=alternative).pvalue)
+    diff, lo, hi = paired_bootstrap_ci(t.astype(float), c.astype(float))
+    return {"only_treatment": only_t, "only_control": only_c, "rate_treatment": float(t.mean()) if t.size else float("nan"),
+            "rate_control": float(c.mean()) if c.size else float("nan"), "diff": diff, "ci": (lo, hi), "p": p,
+            "n": int(t.size)}
+
+
 def verdict_directional(p_adjusted: float, effect: float, ci: tuple[float, float], direction: str,
                         p_opposite: float | None = None, alpha: float = ALPHA) -> str:
     """Verdict for a claim that the effect is below (``less``) or above (``greater``) zero.
 
     ``ci`` is the interval of the effect; it "excludes the predicted effect" when it lies wholly
-    on the non-predicted side of zero. ``p_opposite`` (optional) is the test in the other direction.
+    on the non-predicted side of zero. ``p_opposite`` (optional, Holm-adjusted like the primary
+    p-value) is the test in the other direction.
     """
     if direction not in ("less", "greater"):
         raise ValueError("direction must be 'less' or 'greater'")
@@ -114,6 +147,18 @@ def verdict_directional(p_adjusted: float, effect: float, ci: tuple[float, float
         return "replicated"
     wrong_side = (ci[1] <= 0) if direction == "greater" else (ci[0] >= 0)
     if wrong_side or (p_opposite is not None and p_opposite < alpha):
+        return "not replicated"
+    return "inconclusive"
+
+
+def verdict_equivalence(p_adjusted: float, ci: tuple[float, float], margin: tuple[float, float],
+                        alpha: float = ALPHA) -> str:
+    """Verdict for "about the same": *replicated* when the (Holm-adjusted) TOST p-value is below α;
+    *not replicated* when the effect's CI lies wholly outside the margin; else *inconclusive*.
+    A CI that merely contains 0 is never evidence of equivalence."""
+    if p_adjusted < alpha:
+        return "replicated"
+    if ci[0] > margin[1] or ci[1] < margin[0]:
         return "not replicated"
     return "inconclusive"
 
@@ -145,13 +190,24 @@ def combine_verdicts(verdicts: Sequence[str]) -> str:
     return "inconclusive"
 
 
+RULES = ("directional", "equivalence", "band", "threshold", "composite", "v1")
+MAX_CAP_FRACTION = 0.05
+MIN_RUNS = 3
+
+
 @dataclass
 class ClaimResult:
-    """One row of ``summary.json``'s ``claims`` list (format in CLAIMS.md).
+    """One claim of an experiment: what it predicts (its ``rule`` and that rule's inputs), what
+    was measured, and — set only by :func:`judge` — its verdict.
 
-    A *directional* claim (``direction`` set, p-value from a one-sided test in that direction)
-    gets its verdict from :func:`judge` after Holm correction; any other claim carries the verdict
-    its experiment computed (band, threshold or combined rule, stated in ``test``).
+    Rules: ``directional`` (one-sided ``p_value`` in ``direction``; ``p_opposite`` the other
+    way), ``equivalence`` (TOST ``p_value`` with the pre-registered ``margin`` on the effect),
+    ``band`` (the effect's CI inside ``band``), ``threshold`` (CI beyond ``threshold`` in
+    ``direction``) ``composite`` (holds when every claim named in ``parts`` holds; it carries
+    no interval of its own) and ``v1`` (transitional: a verdict its experiment computed by a
+    version-1 rule, kept as given until the experiment is re-registered). ``family`` names the Holm family within the experiment. ``compared``
+    names the conditions whose runs the claim compares (with ``where``: column filters on the runs),
+    so the driver can attach their training record (cap fraction, chosen learning rates).
     """
 
     id: str
@@ -162,14 +218,38 @@ class ClaimResult:
     ci: tuple[float, float]
     p_value: float | None
     n: int
-    verdict: str = "inconclusive"
-    figure: str = ""
+    rule: str | None = None          # default: directional when ``direction`` is set, else v1
     direction: str | None = None
+    p_opposite: float | None = None
+    margin: tuple[float, float] | None = None
+    band: tuple[float, float] | None = None
+    threshold: float | None = None
+    parts: tuple[str, ...] = ()
+    family: str = "main"
+    compared: tuple[str, ...] = ()
+    where: dict = field(default_factory=dict)
+    figure: str = ""
     details: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)   # condition -> cap fraction, n, chosen lr (set by the driver)
+    verdict: str = "inconclusive"
+    verdict_reason: str = ""
 
     def __post_init__(self) -> None:
+        if self.rule is None:
+            self.rule = "directional" if self.direction is not None else "v1"
+        if self.p_opposite is None and "p_opposite" in self.details:   # v1 experiments kept it there
+            self.p_opposite = self.details.pop("p_opposite")
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        needs = {"directional": ("direction", "p_value"), "equivalence": ("margin", "p_value"), "band": ("band",),
+                 "threshold": ("threshold", "direction"), "composite": ("parts",), "v1": ()}[self.rule]
+        missing = [name for name in needs if getattr(self, name) in (None, ())]
+        if missing:
+            raise ValueError(f"claim {self.id}: rule {self.rule} needs {', '.join(missing)}")
+        if self.direction is not None and self.direction not in ("less", "greater"):
+            raise ValueError(f"claim {self.id}: direction must be 'less' or 'greater'")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -177,14 +257,62 @@ class ClaimResult:
         return d
 
 
-def judge(claims: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
-    """Holm-correct the p-values of all claims of one experiment that have one, record them as
-    ``details["p_holm"]``, and set the verdict of each directional claim by the CLAIMS.md rule."""
-    idx = [i for i, c in enumerate(claims) if c.p_value is not None]
-    for i, adjusted in zip(idx, holm([claims[i].p_value for i in idx])):
-        c = claims[i]
-        c.details["p_holm"] = adjusted
-        if c.direction is not None:
-            c.verdict = verdict_directional(adjusted, c.effect, c.ci, c.direction,
-                                            c.details.get("p_opposite"), alpha)
+def _holm_family(claims: list[ClaimResult], attr: str) -> dict[int, float]:
+    """Holm-adjusted values of ``attr`` for every claim that has one, keyed by position."""
+    idx = [i for i, c in enumerate(claims) if getattr(c, attr) is not None]
+    return dict(zip(idx, holm([getattr(claims[i], attr) for i in idx]))) if idx else {}
+
+
+def _judge_one(c: ClaimResult, p_holm: float | None, p_opposite_holm: float | None, alpha: float) -> str:
+    if c.rule == "v1":
+        return c.verdict
+    if c.rule == "directional":
+        return verdict_directional(p_holm, c.effect, c.ci, c.direction, p_opposite_holm, alpha)
+    if c.rule == "equivalence":
+        return verdict_equivalence(p_holm, c.ci, c.margin, alpha)
+    if c.rule == "band":
+        return verdict_band(c.ci, *c.band)
+    return verdict_threshold(c.ci, c.threshold, c.direction)
+
+
+def judge(claims: list[ClaimResult], alpha: float = ALPHA,
+          max_cap_fraction: float = MAX_CAP_FRACTION) -> list[ClaimResult]:
+    """The one verdict pass: Holm-correct ``p_value`` and ``p_opposite`` within each family,
+    record them in ``details`` (``p_holm``, ``p_opposite_holm``), then set every claim's verdict by
+    its rule; composites last, from their parts.
+
+    A claim is *inconclusive* whatever its test says when one of its compared conditions has more
+    than ``max_cap_fraction`` of its runs stopped by the epoch cap ("under-trained"), or when it
+    rests on fewer than ``MIN_RUNS`` runs."""
+    by_id = {c.id: c for c in claims}
+    if len(by_id) != len(claims):
+        raise ValueError("claim IDs must be unique within an experiment")
+    for family in dict.fromkeys(c.family for c in claims):
+        members = [c for c in claims if c.family == family and c.rule != "composite"]
+        p_adj, opp_adj = _holm_family(members, "p_value"), _holm_family(members, "p_opposite")
+        for i, c in enumerate(members):
+            if i in p_adj:
+                c.details["p_holm"] = p_adj[i]
+            if i in opp_adj:
+                c.details["p_opposite_holm"] = opp_adj[i]
+            c.verdict = _judge_one(c, p_adj.get(i), opp_adj.get(i), alpha)
+            c.verdict_reason = "v1 rule, applied in the experiment (not yet re-registered)" if c.rule == "v1" else ""
+    for c in claims:
+        if c.rule == "composite":
+            unknown = [p for p in c.parts if p not in by_id or by_id[p].rule == "composite"]
+            if unknown:
+                raise ValueError(f"composite claim {c.id}: unknown or composite parts {unknown}")
+            c.verdict = combine_verdicts([by_id[p].verdict for p in c.parts])
+            c.verdict_reason = "; ".join(f"{p}: {by_id[p].verdict}" for p in c.parts)
+    for c in claims:
+        capped = {name: t["cap_fraction"] for name, t in c.training.items()
+                  if t.get("cap_fraction") is not None and t["cap_fraction"] > max_cap_fraction}
+        parts_capped = [p for p in c.parts if by_id[p].verdict_reason.startswith("under-trained")]
+        if capped or parts_capped:
+            c.verdict = "inconclusive"
+            c.verdict_reason = ("under-trained: " + ", ".join(f"{k} {v:.0%} of runs stopped at the epoch cap"
+                                                              for k, v in capped.items())
+                                if capped else f"under-trained parts: {', '.join(parts_capped)}")
+        elif c.rule not in ("composite", "v1") and c.n < MIN_RUNS:
+            c.verdict, c.verdict_reason = "inconclusive", f"too few runs (n = {c.n}) for a definite verdict"
     return claims

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import pkgutil
@@ -22,6 +23,7 @@ import torch
 
 from .features import Feature
 from .inputs import InputSpace
+from .seeding import canonical_json, numpy_rng
 from .training import Batch
 
 TASK_KINDS = ("bool", "real")
@@ -125,6 +127,22 @@ class Problem:
                 "constraint": self.constraint.name if self.constraint else None,
                 "probes": {k: f.name for k, f in self.probes.items()},
                 "extra_inputs": [f.name for f in self.extra_inputs]}
+
+    def fingerprint(self, n_rows: int = 256) -> str:
+        """A hash of what this problem computes: its description plus the inputs, noisy and clean
+        targets, masks and features of rows drawn from a fixed stream, and of each probe set.
+
+        Cache keys include it, so editing a feature's function (or a plugin file) can never reuse
+        results computed with the old definition, even when every name stays the same."""
+        rng = numpy_rng("fingerprint", self.name)
+        parts = [canonical_json(self.describe())]
+        sets = [self.sample(rng, n_rows)] + [self.rows_from(self.draw_z(rng, min(n_rows, 64), f))
+                                              for _, f in sorted(self.probes.items())]
+        digest = hashlib.sha256("".join(parts).encode())
+        for d in sets:
+            for a in (d.x, d.y, d.y_clean, d.mask, *(d.features[k] for k in sorted(d.features))):
+                digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return digest.hexdigest()[:16]
 
     # -- sampling ---------------------------------------------------------------------------
     def rows_from(self, z: np.ndarray, rng: np.random.Generator | None = None) -> Dataset:

@@ -8,6 +8,7 @@ plain per-seed ``nn.Module`` loop.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -55,16 +56,28 @@ class TrainSpec:
     halt_metric: str = "mse"
     eval_every: int = 1
     record_curves: bool = False
+    patience: int | None = None
+    min_delta: float = 0.0
+    lr_grid: tuple[float, ...] = (1.0,)   # multipliers of lr tried per condition (chosen on the halt set)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.eval_every < 1:
             raise ValueError("epochs and eval_every must be ≥ 1")
-        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
-            raise ValueError("need lr > 0, 0 ≤ momentum < 1, weight_decay ≥ 0")
+        if not (0 < self.lr < float("inf")) or not 0 <= self.momentum < 1 or not 0 <= self.weight_decay < float("inf"):
+            raise ValueError("need finite lr > 0, 0 ≤ momentum < 1 and finite weight_decay ≥ 0")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be ≥ 1 (or None for full batch)")
         if self.halt_metric not in HALT_METRICS:
             raise ValueError(f"halt_metric must be one of {HALT_METRICS}")
+        if self.loss not in ("mse", "ce"):
+            raise ValueError(f"loss must be mse or ce, got {self.loss!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError("patience must be ≥ 1 evaluations (or None: run to the epoch cap)")
+        if not 0 <= self.min_delta < float("inf"):
+            raise ValueError("min_delta must be finite and ≥ 0")
+        if not self.lr_grid or any(not 0 < m < float("inf") for m in self.lr_grid) \
+                or len(set(self.lr_grid)) != len(self.lr_grid):
+            raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {self.lr_grid}")
 
 
 @dataclass
@@ -83,14 +96,32 @@ class TrainResult:
     best_epoch: torch.Tensor          # (B, K) epoch (1-based) of each task's best halt error
     best_halt: torch.Tensor           # (B, K)
     shared_best_epoch: torch.Tensor   # (B,)
+    shared_best_halt: torch.Tensor    # (B,) best mean halt value over the trained tasks
     diverged: torch.Tensor            # (B,) bool
     diverged_epoch: torch.Tensor      # (B,) first evaluation epoch with a non-finite loss, 0 if none
-    epochs_run: int
+    epochs_run: int                   # the epoch cap
+    stop_epoch: torch.Tensor | None = None   # (B,) epoch at which each member stopped
+    stopped_by: list[str] = field(default_factory=list)  # per member: patience, cap or diverged
     curve_epochs: list[int] = field(default_factory=list)
     train_loss_curve: torch.Tensor | None = None   # (B, E)
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
     backend: str = "torch"                         # which trainer ran: "fused" or "torch"
+
+    def take(self, index: Sequence[int]) -> "TrainResult":
+        """The result restricted to members ``index`` (in that order)."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.final[0].device)
+
+        def sel(value):
+            if isinstance(value, torch.Tensor):
+                return value.index_select(0, idx)
+            if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+                return [sel(v) for v in value]
+            if isinstance(value, list) and len(value) == self.final[0].shape[0]:
+                return [value[i] for i in index]
+            return value
+        return dataclasses.replace(self, **{f.name: sel(getattr(self, f.name)) for f in dataclasses.fields(self)
+                                            if f.name not in ("spec", "epochs_run", "curve_epochs")})
 
     def task_params(self, k: int) -> list[torch.Tensor]:
         """Parameters of every member at task ``k``'s best halt epoch."""
@@ -122,13 +153,6 @@ def evaluate(spec: NetSpec, params: list[torch.Tensor], data: Batch) -> dict[str
     return {"mse": mse, "error": error}
 
 
-def _per_member(value, default: float, n_members: int, like: torch.Tensor) -> torch.Tensor:
-    if value is None:
-        value = default
-    t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=like.dtype, device=like.device)
-    return t.expand(n_members).clone() if t.dim() == 0 else t
-
-
 def _hash32(x: torch.Tensor) -> torch.Tensor:
     """A 32-bit integer mixing function (elementwise, int64 arithmetic without overflow)."""
     mask = 0xFFFFFFFF
@@ -146,6 +170,47 @@ def minibatch_order(shuffle_keys: torch.Tensor, epoch: int, n_rows: int) -> torc
     return torch.argsort(mixed, dim=1, stable=True)
 
 
+STOP_REASONS = ("patience", "cap", "diverged")
+
+
+def resolve_member_settings(spec: NetSpec, train_spec: TrainSpec, n_members: int, *, lr=None, weight_decay=None,
+                            layer_lr=None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-member learning rate (B,), weight decay (B,) and layer multipliers (B, n_layers).
+
+    The one place where per-member overrides meet the spec's defaults: a value of ``None``, or a
+    ``None`` entry in a per-member list, means the spec's value. A layer multiplier of 0 freezes
+    that layer."""
+    default_layers = train_spec.layer_lr if train_spec.layer_lr is not None else (1.0,) * spec.n_layers
+
+    def per_member(value, default, width=None):
+        shared = value is None or (np.ndim(value) == 0 if width is None else
+                                   not any(v is None or np.ndim(v) for v in value))
+        if shared:
+            value = [value] * n_members
+        value = [default if v is None else v for v in value]
+        t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=like.dtype, device=like.device)
+        if t.shape != ((n_members,) if width is None else (n_members, width)):
+            raise ValueError(f"per-member settings must have shape {(n_members,) if width is None else (n_members, width)}, "
+                             f"got {tuple(t.shape)}")
+        return t
+
+    lr_m = per_member(lr, train_spec.lr)
+    wd_m = per_member(weight_decay, train_spec.weight_decay)
+    layers = per_member(layer_lr, default_layers, spec.n_layers)
+    if not (torch.isfinite(lr_m).all() and (lr_m > 0).all()):
+        raise ValueError("learning rates must be finite and > 0")
+    if not (torch.isfinite(layers).all() and (layers >= 0).all()):
+        raise ValueError("layer learning-rate multipliers must be finite and ≥ 0")
+    if not (torch.isfinite(wd_m).all() and (wd_m >= 0).all()):
+        raise ValueError("weight decay must be finite and ≥ 0")
+    return lr_m, wd_m, layers
+
+
+def _select(t: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    """Rows ``index`` of a per-member tensor; shared (unbatched) data passes through."""
+    return t if t is None else t.index_select(0, index)
+
+
 def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec: TrainSpec,
           task_weights: torch.Tensor, halt: Batch | None = None, test: Batch | None = None,
           member_keys: Sequence[tuple] | None = None, lr=None, weight_decay=None,
@@ -156,41 +221,36 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     ``lr``, ``weight_decay`` (B,) and ``layer_lr`` (B, n_layers) override the spec per member, so
     conditions that differ only in these settings share one batch. ``member_keys`` seed the
     mini-batch order (required when ``train_spec.batch_size`` is set). Inputs are not modified.
+
+    Stopping: with ``train_spec.patience = P`` a member stops at the first evaluation epoch where
+    none of its trained tasks has improved its halt metric by more than ``min_delta`` for P
+    evaluations (``stopped_by = "patience"``), or at once when its loss is non-finite
+    (``"diverged"``); ``epochs`` is a safety cap (``"cap"``). Stopped members leave the batch (the
+    member axis is compacted), so the work shrinks as members finish; since every operation acts
+    on each member's slice alone, a member's numbers do not depend on when others stop. Without
+    ``patience`` every member runs to ``epochs`` and ``stopped_by`` is ``"cap"``.
+
     ``backend``: ``"auto"`` runs :mod:`mtlmech.fused` where it applies (one hidden layer, full
     batch, CPU) and this PyTorch trainer, the reference, otherwise; ``"fused"`` or ``"torch"`` force one.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     ts = train_spec
-    params = [p.clone() for p in params]
     n_members = params[0].shape[0]
     device, dtype = params[0].device, params[0].dtype
     n_tasks = spec.n_outputs
+    if ts.patience is not None and halt is None:
+        raise ValueError("patience stopping needs a halt set")
     task_weights = torch.as_tensor(task_weights, dtype=dtype, device=device).reshape(n_members, n_tasks)
-    lr_m = _per_member(lr, ts.lr, n_members, params[0])
-    wd_m = _per_member(weight_decay, ts.weight_decay, n_members, params[0])
-    if layer_lr is None:
-        layer_lr = ts.layer_lr if ts.layer_lr is not None else (1.0,) * spec.n_layers
-    layer_lr_m = torch.as_tensor(np.asarray(layer_lr, dtype=np.float64), dtype=dtype, device=device)
-    layer_lr_m = layer_lr_m.expand(n_members, spec.n_layers)
-    if layer_lr_m.shape != (n_members, spec.n_layers):
-        raise ValueError(f"layer_lr needs {spec.n_layers} multipliers per member")
-    # step size per parameter tensor, shaped to broadcast against (B, ...)
-    steps = []
-    for i, p in enumerate(params):
-        s = lr_m * layer_lr_m[:, i // 2]
-        steps.append(s.reshape(-1, *([1] * (p.dim() - 1))))
-    decays = [wd_m.reshape(-1, *([1] * (p.dim() - 1))) if i % 2 == 0 else None for i, p in enumerate(params)]
-    velocity = [torch.zeros_like(p) for p in params]
-
-    full_weight = task_weights[:, None, :] * as_batched(data.mask, n_members) / data.n_rows
+    lr_m, wd_m, layer_lr_m = resolve_member_settings(spec, ts, n_members, lr=lr, weight_decay=weight_decay,
+                                                     layer_lr=layer_lr, like=params[0])
     if backend != "torch":
         from . import fused
         why_not = fused.unsupported(spec, params, data, ts, task_weights, halt, test)
         if why_not is None:
             fused.announce(f"fused trainer ({fused.get_threads()} threads)")
-            return fused.train_fused(spec, params, data, ts, task_weights=task_weights, steps=(steps[0], steps[2]),
-                                     weight_decay=wd_m, loss_weight=full_weight, halt=halt, test=test)
+            return fused.train_fused(spec, params, data, ts, task_weights=task_weights, lr=lr_m, weight_decay=wd_m,
+                                     layer_lr=layer_lr_m, halt=halt, test=test)
         if backend == "fused":
             raise ValueError(f"backend='fused' does not apply: {why_not}")
         fused.announce(f"PyTorch trainer (the fused path does not apply: {why_not})")
@@ -200,81 +260,156 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
             raise ValueError("mini-batch training needs member_keys for the row order")
         shuffle_keys = torch.tensor([int_key(*k, "shuffle") for k in member_keys], device=device)
 
-    trained = task_weights > 0
-    n_trained = trained.sum(dim=1).clamp_min(1)
-    best_halt = torch.full((n_members, n_tasks), float("inf"), dtype=dtype, device=device)
-    best_epoch = torch.zeros((n_members, n_tasks), dtype=torch.long, device=device)
-    shared_best = torch.full((n_members,), float("inf"), dtype=dtype, device=device)
-    shared_epoch = torch.zeros(n_members, dtype=torch.long, device=device)
-    task_snap = [p[:, None].expand(-1, n_tasks, *p.shape[1:]).clone() for p in params]
-    shared_snap = [p.clone() for p in params]
-    diverged = torch.zeros(n_members, dtype=torch.bool, device=device)
-    diverged_epoch = torch.zeros(n_members, dtype=torch.long, device=device)
+    # Working state of the active members (leading axis = active members); ``done`` holds every
+    # member's state (leading axis = all members) and receives a member's state when it stops.
+    n_params = len(params)
+    work: dict[str, torch.Tensor] = {f"p{i}": p.clone() for i, p in enumerate(params)}
+    work.update({f"v{i}": torch.zeros_like(p) for i, p in enumerate(params)})
+    work.update({f"task_snap{i}": p[:, None].expand(-1, n_tasks, *p.shape[1:]).clone() for i, p in enumerate(params)})
+    work.update({f"shared_snap{i}": p.clone() for i, p in enumerate(params)})
+    for i, p in enumerate(params):  # step size (and decay, weights only) per parameter tensor, broadcastable
+        shape = (-1, *([1] * (p.dim() - 1)))
+        work[f"step{i}"] = (lr_m * layer_lr_m[:, i // 2]).reshape(shape)
+        if i % 2 == 0:
+            work[f"decay{i}"] = wd_m.reshape(shape)
+    work.update(
+        task_weights=task_weights,
+        best_halt=torch.full((n_members, n_tasks), float("inf"), dtype=dtype, device=device),
+        best_epoch=torch.zeros((n_members, n_tasks), dtype=torch.long, device=device),
+        ref=torch.full((n_members, n_tasks), float("inf"), dtype=dtype, device=device),
+        last_improved=torch.zeros((n_members, n_tasks), dtype=torch.long, device=device),
+        shared_best=torch.full((n_members,), float("inf"), dtype=dtype, device=device),
+        shared_epoch=torch.zeros(n_members, dtype=torch.long, device=device),
+        diverged=torch.zeros(n_members, dtype=torch.bool, device=device),
+        diverged_epoch=torch.zeros(n_members, dtype=torch.long, device=device),
+        stop_epoch=torch.full((n_members,), ts.epochs, dtype=torch.long, device=device),
+        stop_code=torch.full((n_members,), STOP_REASONS.index("cap"), dtype=torch.long, device=device),
+    )
+    member_data = {name: t for name, t in (("x", data.x), ("y", data.y), ("mask", data.mask)) if t.dim() == 3}
+    for prefix, batch in (("halt_", halt), ("test_", test)):
+        if batch is not None:
+            member_data.update({prefix + n: t for n, t in (("x", batch.x), ("y", batch.y), ("mask", batch.mask))
+                                if t.dim() == 3})
+    if shuffle_keys is not None:
+        member_data["shuffle_keys"] = shuffle_keys
+    done = {name: t.clone() for name, t in work.items()}
+    active = torch.arange(n_members, device=device)
     curve_epochs, loss_curve, halt_curve, test_curve = [], [], [], []
     workspace = Workspace()
 
+    def view(name: str, shared: torch.Tensor) -> torch.Tensor:
+        return member_data.get(name, shared)
+
     with torch.no_grad():
         for epoch in range(1, ts.epochs + 1):
+            p_act = [work[f"p{i}"] for i in range(n_params)]
+            n_active = active.numel()
+            tw = work["task_weights"]
+            train_b = Batch(view("x", data.x), view("y", data.y), view("mask", data.mask))
             if shuffle_keys is None:
-                batches = [(data, full_weight)]
+                batches = [(train_b, tw[:, None, :] * as_batched(train_b.mask, n_active) / data.n_rows)]
             else:
-                order = minibatch_order(shuffle_keys, epoch, data.n_rows)
+                order = minibatch_order(member_data["shuffle_keys"], epoch, data.n_rows)
                 batches = []
                 for start in range(0, data.n_rows, ts.batch_size):
-                    part = data.rows(order[:, start:start + ts.batch_size])
-                    batches.append((part, task_weights[:, None, :] * part.mask / part.n_rows))
+                    part = train_b.rows(order[:, start:start + ts.batch_size])
+                    batches.append((part, tw[:, None, :] * part.mask / part.n_rows))
             evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
-            epoch_loss = torch.zeros(n_members, dtype=dtype, device=device)
+            epoch_loss = torch.zeros(n_active, dtype=dtype, device=device)
             for part, weight in batches:
-                value, grads = loss_and_grads(spec, params, part.x, part.y, weight, ts.loss, with_value=evaluating,
+                value, grads = loss_and_grads(spec, p_act, part.x, part.y, weight, ts.loss, with_value=evaluating,
                                               workspace=workspace)
                 if evaluating:
                     epoch_loss += value
-                for p, g, v, step, decay in zip(params, grads, velocity, steps, decays):
-                    if decay is not None:
-                        g.addcmul_(decay, p)
+                for i, (p, g) in enumerate(zip(p_act, grads)):
+                    if i % 2 == 0:
+                        g.addcmul_(work[f"decay{i}"], p)
+                    v = work[f"v{i}"]
                     v.mul_(ts.momentum).add_(g)
-                    p.addcmul_(step, v, value=-1)
+                    p.addcmul_(work[f"step{i}"], v, value=-1)
             if not evaluating:
                 continue
             # divergence is checked on evaluation epochs (the loss is computed there only)
-            bad = ~torch.isfinite(epoch_loss) & ~diverged
+            bad = ~torch.isfinite(epoch_loss) & ~work["diverged"]
             if bad.any():
-                diverged |= bad
-                diverged_epoch[bad] = epoch
+                work["diverged"] |= bad
+                work["diverged_epoch"][bad] = epoch
+            trained = tw > 0
             if halt is not None:
-                h = evaluate(spec, params, halt)[ts.halt_metric]
-                improved = (h < best_halt) & trained
-                best_halt = torch.where(improved, h, best_halt)
-                best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-                for snap, p in zip(task_snap, params):
-                    mask = improved.reshape(*improved.shape, *([1] * (p.dim() - 1)))
-                    snap.copy_(torch.where(mask, p[:, None], snap))
-                mean_h = (h * trained).sum(dim=1) / n_trained
-                better = mean_h < shared_best
-                shared_best = torch.where(better, mean_h, shared_best)
-                shared_epoch = torch.where(better, torch.full_like(shared_epoch, epoch), shared_epoch)
-                for snap, p in zip(shared_snap, params):
+                halt_b = Batch(view("halt_x", halt.x), view("halt_y", halt.y), view("halt_mask", halt.mask))
+                h = evaluate(spec, p_act, halt_b)[ts.halt_metric]
+                improved = (h < work["best_halt"]) & trained
+                work["best_halt"] = torch.where(improved, h, work["best_halt"])
+                work["best_epoch"] = torch.where(improved, torch.full_like(work["best_epoch"], epoch), work["best_epoch"])
+                for i, p in enumerate(p_act):
+                    snap = work[f"task_snap{i}"]
+                    snap.copy_(torch.where(improved.reshape(*improved.shape, *([1] * (p.dim() - 1))), p[:, None], snap))
+                mean_h = (h * trained).sum(dim=1) / trained.sum(dim=1).clamp_min(1)
+                better = mean_h < work["shared_best"]
+                work["shared_best"] = torch.where(better, mean_h, work["shared_best"])
+                work["shared_epoch"] = torch.where(better, torch.full_like(work["shared_epoch"], epoch),
+                                                   work["shared_epoch"])
+                for i, p in enumerate(p_act):
+                    snap = work[f"shared_snap{i}"]
                     snap.copy_(torch.where(better.reshape(-1, *([1] * (p.dim() - 1))), p, snap))
+                gained = (h < work["ref"] - ts.min_delta) & trained
+                work["ref"] = torch.where(gained, h, work["ref"])
+                work["last_improved"] = torch.where(gained, torch.full_like(work["last_improved"], epoch),
+                                                    work["last_improved"])
             if ts.record_curves:
                 curve_epochs.append(epoch)
-                loss_curve.append(epoch_loss)
+                loss_curve.append(_scatter_full(epoch_loss, active, n_members))
                 if halt is not None:
-                    halt_curve.append(h)
+                    halt_curve.append(_scatter_full(h, active, n_members))
                 if test is not None:
-                    test_curve.append(evaluate(spec, params, test)[ts.halt_metric])
+                    test_b = Batch(view("test_x", test.x), view("test_y", test.y), view("test_mask", test.mask))
+                    test_curve.append(_scatter_full(evaluate(spec, p_act, test_b)[ts.halt_metric], active, n_members))
+            if ts.patience is None or epoch == ts.epochs:
+                continue
+            stale = ((epoch - work["last_improved"]) >= ts.patience * ts.eval_every) | ~trained
+            stopping = work["diverged"] | stale.all(dim=1)
+            if stopping.any():
+                code = torch.where(work["diverged"], STOP_REASONS.index("diverged"), STOP_REASONS.index("patience"))
+                work["stop_code"] = torch.where(stopping, code, work["stop_code"])
+                work["stop_epoch"] = torch.where(stopping, torch.full_like(work["stop_epoch"], epoch),
+                                                 work["stop_epoch"])
+                leaving = stopping.nonzero().squeeze(1)
+                for name, t in work.items():
+                    done[name][active[leaving]] = t[leaving]
+                keep = (~stopping).nonzero().squeeze(1)
+                active = active[keep]
+                work = {name: t[keep] for name, t in work.items()}
+                member_data = {name: t[keep] for name, t in member_data.items()}
+                if active.numel() == 0:
+                    break
+        for name, t in work.items():
+            done[name][active] = t
 
+    final = [done[f"p{i}"] for i in range(n_params)]
+    task_snap = [done[f"task_snap{i}"] for i in range(n_params)]
+    shared_snap = [done[f"shared_snap{i}"] for i in range(n_params)]
+    best_epoch, shared_epoch = done["best_epoch"], done["shared_epoch"]
     if halt is None:
-        task_snap = [p[:, None].expand(-1, n_tasks, *p.shape[1:]).clone() for p in params]
-        shared_snap = [p.clone() for p in params]
+        task_snap = [p[:, None].expand(-1, n_tasks, *p.shape[1:]).clone() for p in final]
+        shared_snap = [p.clone() for p in final]
         best_epoch = torch.full((n_members, n_tasks), ts.epochs, dtype=torch.long, device=device)
         shared_epoch = torch.full((n_members,), ts.epochs, dtype=torch.long, device=device)
 
     def stack(curve):
         return torch.stack(curve, dim=1) if curve else None
 
-    return TrainResult(spec=spec, final=params, task_snapshots=task_snap, shared_snapshot=shared_snap,
-                       best_epoch=best_epoch, best_halt=best_halt, shared_best_epoch=shared_epoch,
-                       diverged=diverged, diverged_epoch=diverged_epoch, epochs_run=ts.epochs,
+    return TrainResult(spec=spec, final=final, task_snapshots=task_snap, shared_snapshot=shared_snap,
+                       best_epoch=best_epoch, best_halt=done["best_halt"], shared_best_epoch=shared_epoch,
+                       shared_best_halt=done["shared_best"],
+                       diverged=done["diverged"], diverged_epoch=done["diverged_epoch"], epochs_run=ts.epochs,
+                       stop_epoch=done["stop_epoch"],
+                       stopped_by=[STOP_REASONS[int(c)] for c in done["stop_code"]],
                        curve_epochs=curve_epochs, train_loss_curve=stack(loss_curve),
                        halt_curve=stack(halt_curve), test_curve=stack(test_curve))
+
+
+def _scatter_full(values: torch.Tensor, active: torch.Tensor, n_members: int) -> torch.Tensor:
+    """A (B, ...) tensor holding ``values`` at the active members' rows and NaN elsewhere."""
+    full = torch.full((n_members, *values.shape[1:]), float("nan"), dtype=values.dtype, device=values.device)
+    full[active] = values
+    return full

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
 
-ARGS = ["--profile", "quick", "--seeds", "6", "--n-train", "16", "--primary-n", "16", "--epochs", "30",
-        "--n-test", "40", "--n-halt", "20", "--hidden", "4", "--no-progress"]
+ARGS = ["--profile", "quick", "--seeds", "6", "--n-train", "16", "--primary-n", "16", "--train.epochs", "30",
+        "--n-test", "40", "--n-halt", "20", "--net.hidden", "4", "--train.lr-grid", "1", "2", "--no-progress"]
 
 
 def test_local_cluster_matches_in_process_run(tmp_path, capsys):

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
 
-TINY = ["--profile", "quick", "--n-train", "16", "32", "--primary-n", "16", "--epochs", "40", "--n-test", "50",
-        "--n-halt", "20", "--hidden", "4"]
+TINY = ["--profile", "quick", "--n-train", "16", "32", "--primary-n", "16", "--train.epochs", "40", "--n-test", "50",
+        "--n-halt", "20", "--net.hidden", "4", "--train.lr-grid", "1", "2"]
 
 
 def fake_unit(calls):

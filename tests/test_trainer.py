@@ -176,3 +176,95 @@ def test_cuda_matches_cpu_within_tolerance():
                 task_weights=torch.ones(n, 4, device="cuda"))
     for a, b in zip(cpu.final, gpu.final):
         assert torch.allclose(a, b.cpu(), atol=1e-4)
+
+
+# ---- patience stopping and member compaction -------------------------------------------------
+
+def _halt_split(n_members, seed=11):
+    """A separate halt set per member (noisy labels) so that halt error rises and members stop."""
+    return make_data(n_members, n_rows=48, seed=seed)
+
+
+def _patience_run(members, data, halt, ts, weights, keys, lr):
+    idx = torch.tensor(members)
+    sub = Batch(data.x[idx], data.y[idx], data.mask[idx])
+    sub_halt = Batch(halt.x[idx], halt.y[idx], halt.mask[idx])
+    params = init_params(SPEC, [keys[i] for i in members])
+    return train(SPEC, params, sub, train_spec=ts, task_weights=weights[idx], halt=sub_halt,
+                 member_keys=[keys[i] for i in members], lr=lr[idx])
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_patience_result_does_not_depend_on_when_batch_mates_stop(batch_size):
+    n = 64
+    data, halt = make_data(n), _halt_split(n)
+    keys = [("stop", s) for s in range(n)]
+    weights = torch.ones(n, 4)
+    weights[::2, 1:] = 0
+    lr = torch.linspace(0.05, 2.0, n)            # members stop at very different epochs
+    ts = TrainSpec(epochs=400, lr=0.3, momentum=0.9, patience=5, eval_every=2, batch_size=batch_size)
+    together = _patience_run(list(range(n)), data, halt, ts, weights, keys, lr)
+    assert len(set(together.stop_epoch.tolist())) > 5, "the test needs members that stop at different times"
+    assert {"patience", "cap"} & set(together.stopped_by)
+    for m in (0, 5, 40, 63):
+        alone = _patience_run([m], data, halt, ts, weights, keys, lr)
+        for a, b in zip(alone.final + alone.task_snapshots + alone.shared_snapshot,
+                        together.final + together.task_snapshots + together.shared_snapshot):
+            assert torch.equal(a[0], b[m]), "bitwise equality expected"
+        assert torch.equal(alone.best_epoch[0], together.best_epoch[m])
+        assert alone.stop_epoch[0] == together.stop_epoch[m] and alone.stopped_by[0] == together.stopped_by[m]
+
+
+def test_patience_stops_where_the_rule_says_and_equals_a_run_cut_there():
+    """The stop epoch follows the rule on the recorded halt curve, and the stopped member's final
+    weights equal those of a run of exactly that many epochs."""
+    n = 8
+    data, halt = make_data(n), _halt_split(n)
+    keys = [("rule", s) for s in range(n)]
+    weights = torch.ones(n, 4)
+    weights[:4, 1:] = 0
+    lr = torch.full((n,), 0.8)
+    patience, every = 4, 3
+    ts = TrainSpec(epochs=600, lr=0.8, patience=patience, eval_every=every, min_delta=1e-4, record_curves=True)
+    res = _patience_run(list(range(n)), data, halt, ts, weights, keys, lr)
+    curve = res.halt_curve.numpy()                         # (B, E, K), NaN after the stop
+    epochs = np.array(res.curve_epochs)
+    for m in range(n):
+        trained = weights[m].numpy() > 0
+        ref, last, expected = np.full(4, np.inf), np.zeros(4), ts.epochs
+        for e, h in zip(epochs, curve[m]):
+            gained = (h < ref - ts.min_delta) & trained
+            ref, last = np.where(gained, h, ref), np.where(gained, e, last)
+            if np.all((e - last >= patience * every) | ~trained) and e < ts.epochs:
+                expected = e
+                break
+        assert res.stop_epoch[m] == expected
+        assert res.stopped_by[m] == ("patience" if expected < ts.epochs else "cap")
+        assert np.isnan(curve[m, epochs > expected]).all() and np.isfinite(curve[m, epochs <= expected]).all()
+        assert (res.best_epoch[m][weights[m] > 0] <= res.stop_epoch[m]).all()
+        cut = _patience_run([m], data, halt, TrainSpec(epochs=int(expected), lr=0.8, eval_every=every), weights, keys, lr)
+        for a, b in zip(cut.final, res.final):
+            assert torch.equal(a[0], b[m])
+    assert "patience" in res.stopped_by
+
+
+def test_diverged_member_stops_at_once_and_cap_is_reported():
+    n = 3
+    data, halt = make_data(n), _halt_split(n)
+    keys = [("dv", s) for s in range(n)]
+    spec_lin = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,), output="linear")
+    ts = TrainSpec(epochs=30, lr=0.01, patience=1000, eval_every=1)
+    res = train(spec_lin, init_params(spec_lin, keys), data, train_spec=ts, task_weights=torch.ones(n, 4),
+                halt=halt, lr=torch.tensor([0.01, 1e6, 0.01]))
+    assert res.stopped_by == ["cap", "diverged", "cap"]
+    assert res.stop_epoch.tolist()[1] == res.diverged_epoch[1] and res.stop_epoch[0] == 30
+
+
+def test_patience_needs_a_halt_set_and_valid_settings():
+    data = make_data(1)
+    with pytest.raises(ValueError, match="halt set"):
+        train(SPEC, init_params(SPEC, [("x", 0)]), data, train_spec=TrainSpec(epochs=5, patience=2),
+              task_weights=torch.ones(1, 4))
+    for bad in (dict(patience=0), dict(min_delta=-1.0), dict(lr=float("nan")), dict(lr=float("inf"))):
+        with pytest.raises(ValueError):
+            TrainSpec(**bad)
