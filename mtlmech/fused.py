@@ -10,9 +10,10 @@ are stored feature-major, ``(width, rows)``, so every product's innermost loop r
 (vectorised whatever the layer widths; a 4-output layer costs no more per flop than a 64-wide one)
 and the gradient products are row reductions. The compiled loops carry only the ``reassoc`` and
 ``contract`` fast-math flags (reductions may be vectorised, multiply-adds fused); no ``nnan`` or
-``ninf``, so a diverging member still produces the NaN/inf that flags it. The sigmoid and tanh use a
-vectorisable exponential (Cephes ``expf`` polynomial, ≤ 2 ulp; compiled without fast-math so its
-range reduction is kept) for float32 and libm's ``exp`` for float64.
+``ninf``, so a diverging member still produces the NaN/inf that flags it. In float32 the sigmoid
+is a vectorisable 2^u (Cephes ``exp2f`` polynomial) and one division, within 1e-7 of the exact
+value; tanh uses Cephes ``tanhf``/``expf``; both are compiled without ``reassoc`` so their range
+reductions stay exact. float64 uses libm's ``exp``/``tanh``.
 
 Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
 own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
@@ -149,6 +150,13 @@ if numba is not None:
         return types.float32(types.int32), codegen
 
     @intrinsic
+    def _rint(typingctx, x):
+        def codegen(context, builder, signature, args):
+            fn = builder.module.declare_intrinsic("llvm.rint", [args[0].type])
+            return builder.call(fn, [args[0]])
+        return x(x), codegen
+
+    @intrinsic
     def _floor(typingctx, x):
         def codegen(context, builder, signature, args):
             fn = builder.module.declare_intrinsic("llvm.floor", [args[0].type])
@@ -188,16 +196,32 @@ if numba is not None:
         return lambda y: math.exp(y)
 
     def _sigmoid(x):
-        """1 / (1 + exp(-x)), written with exp(-|x|) so nothing overflows."""
+        """1 / (1 + exp(-x)); NaN passes through, ±inf give 1 and ≈ 1e-38."""
 
     @overload(_sigmoid, jit_options=_EXACT)
     def _sigmoid_impl(x):
-        def impl(x):
-            one = _c(x, 1.0)
-            t = _exp_neg(-abs(x))
-            s = one / (one + t)
-            return s if x >= _c(x, 0.0) else t * s
-        return impl
+        if x == types.float32:
+            def impl(x):  # exp(-x) = 2^u, u = -x·log2(e) split as n + f, |f| ≤ ½; Cephes exp2f polynomial
+                u = x * np.float32(-1.44269504088896341)
+                u = u if not u > np.float32(126.0) else np.float32(126.0)
+                u = u if not u < np.float32(-126.0) else np.float32(-126.0)
+                n = _rint(u)
+                f = u - n
+                p = np.float32(1.535336188319500e-4)
+                p = p * f + np.float32(1.339887440266574e-3)
+                p = p * f + np.float32(9.618437357674640e-3)
+                p = p * f + np.float32(5.550332471162809e-2)
+                p = p * f + np.float32(2.402264791363012e-1)
+                p = p * f + np.float32(6.931472028550421e-1)
+                t = (p * f + np.float32(1.0)) * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
+                return np.float32(1.0) / (np.float32(1.0) + t)
+            return impl
+
+        def impl64(x):
+            t = math.exp(-abs(x))
+            s = 1.0 / (1.0 + t)
+            return s if x >= 0.0 else t * s
+        return impl64
 
     def _tanh(x):
         """tanh: Cephes odd polynomial for |x| < 0.625, 1 − 2/(exp(2|x|) + 1) beyond."""
@@ -237,28 +261,63 @@ if numba is not None:
     # ----------------------------------------------------------------------------------------
 
     @njit(**_JIT)
-    def _forward_layer(a_in, w, b, z, kind):
-        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]) for every output unit j."""
+    def _forward_unit(a_in, w, b, z, j, kind):
+        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]), four inputs per pass over the rows."""
         n_in, n = a_in.shape
-        for j in range(w.shape[1]):
-            zj = z[j]
-            bj = b[j]
+        zj = z[j]
+        bj = b[j]
+        for r in range(n):
+            zj[r] = bj
+        i = 0
+        while i + 4 <= n_in:
+            w0, w1, w2, w3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
+            x0, x1, x2, x3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
             for r in range(n):
-                zj[r] = bj
+                zj[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
+            i += 4
+        while i < n_in:
+            w0 = w[i, j]
+            x0 = a_in[i]
+            for r in range(n):
+                zj[r] += w0 * x0[r]
+            i += 1
+        _activate(zj, kind)
+
+    @njit(**_JIT)
+    def _forward_layer(a_in, w, b, z, kind):
+        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]) for every output unit j; units go in pairs
+        that share each load of the inputs."""
+        n_in, n = a_in.shape
+        n_units = w.shape[1]
+        j = 0
+        while j + 2 <= n_units:
+            za, zb = z[j], z[j + 1]
+            ba, bb = b[j], b[j + 1]
+            for r in range(n):
+                za[r] = ba
+                zb[r] = bb
             i = 0
             while i + 4 <= n_in:
-                w0, w1, w2, w3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
                 x0, x1, x2, x3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
+                a0, a1, a2, a3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
+                c0, c1, c2, c3 = w[i, j + 1], w[i + 1, j + 1], w[i + 2, j + 1], w[i + 3, j + 1]
                 for r in range(n):
-                    zj[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
+                    v0, v1, v2, v3 = x0[r], x1[r], x2[r], x3[r]
+                    za[r] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+                    zb[r] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
                 i += 4
             while i < n_in:
-                w0 = w[i, j]
                 x0 = a_in[i]
+                a0, c0 = w[i, j], w[i, j + 1]
                 for r in range(n):
-                    zj[r] += w0 * x0[r]
+                    za[r] += a0 * x0[r]
+                    zb[r] += c0 * x0[r]
                 i += 1
-            _activate(zj, kind)
+            _activate(za, kind)
+            _activate(zb, kind)
+            j += 2
+        if j < n_units:
+            _forward_unit(a_in, w, b, z, j, kind)
 
     @njit(**_JIT)
     def _weight_grad(a, delta, g):
