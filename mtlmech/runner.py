@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,13 +25,14 @@ SeedRecords = dict[int, dict]  # seed -> {"rows": [dict, ...], "extra": {...}}
 
 @dataclass
 class Unit:
-    """``key`` (JSON-able) identifies the configuration; ``compute(seeds)`` returns SeedRecords."""
+    """``key`` (JSON-able) identifies the configuration; ``compute(seeds)`` returns SeedRecords.
+    Do not change ``key`` after reading ``hash`` (hashed once: every result row carries it)."""
 
     key: dict
     compute: Callable[[list[int]], SeedRecords]
     label: str = ""
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return stable_hash(self.key)
 
@@ -59,10 +61,11 @@ def _timed_compute(compute: Callable[[list[int]], SeedRecords], seeds: list[int]
 def _check_records(unit: Unit, seeds: Sequence[int], out: SeedRecords, seconds: float) -> SeedRecords:
     if sorted(out) != sorted(seeds):
         raise RuntimeError(f"unit {unit.label or unit.hash} returned seeds {sorted(out)[:5]}… for {list(seeds)[:5]}…")
+    unit_hash = unit.hash
     for seed, rec in out.items():
         rec["seconds"] = seconds / len(seeds)
         for row in rec["rows"]:
-            row["unit"] = unit.hash
+            row["unit"] = unit_hash
             row["seed"] = seed
     return out
 
