@@ -1,4 +1,4 @@
-"""Generic STL-vs-MTL comparison on any registered problem (your own included).
+"""Generic STL-vs-MTL comparison on any registered problem (your own included), on the fair protocol.
 
 Claim CMP1 (generic, no source): on the chosen problem, an MTL net trained on all tasks generalises
 better on the main task than an STL net trained on the main task alone.
@@ -6,37 +6,46 @@ better on the main task than an STL net trained on the main task alone.
 Construction: the registered problem ``--problem NAME`` built with ``--param key=value`` settings
 (``--plugin FILE`` first imports a file that registers it). Each seed draws its own train / halt /
 test sets; STL (loss on the main task only) and MTL (loss on every task) train on the same rows
-from the same initial weights, with per-task early stopping on the halt set.
-Measurement: main-task test error rate (boolean tasks) or test MSE (real tasks) on clean targets.
-Test: at the first training-set size given, one-sided Wilcoxon signed-rank test of the paired
-differences MTL − STL < 0; effect = mean difference with a 95 % paired-bootstrap CI.
+from the same initial weights. Both get the same learning-rate grid (``--train.lr-grid``, chosen
+per seed on the halt set), patience stopping (``--train.patience``) and per-task early stopping.
+Measurement: main-task test error rate (boolean tasks) or test MSE (real tasks) on clean targets,
+and the same on every probe set named by ``--probes``.
+Test: at ``--primary-n`` (default: the smallest size), one-sided Wilcoxon signed-rank test of the
+paired differences MTL − STL < 0; effect = mean difference with a 95 % paired-bootstrap CI. Every
+size is reported in ``tables.by_n`` with Holm-adjusted p-values over the sizes.
 
     python experiments/compare.py --list
     python experiments/compare.py --problem c93_parity --n-train 64 128 --seeds 50
-    python experiments/compare.py --plugin my_task.py --problem my_task --param noise=0.2
+    python experiments/compare.py --plugin my_task.py --problem my_task --param noise=0.2 --probes "A≠B"
 
-Output goes to ``results/compare_<problem>/`` (never into the committed ``figures/``).
+Output goes to ``results/compare_<problem>-<settings hash>/`` (never into the committed ``figures/``):
+one folder per setting, so a run with other settings never overwrites an earlier one.
 """
 
 from __future__ import annotations
 
 import ast
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+
+import numpy as np
 
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
+from mtlmech.nets import NetConfig
 from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
-from mtlmech.tasks import load_plugin, make_problem, problem_descriptions
+from mtlmech.seeding import numpy_rng, stable_hash
+from mtlmech.stats import holm
+from mtlmech.tasks import as_batch, load_plugin, make_problem, problem_descriptions
 from mtlmech.training import TrainSpec
 
 NAME = "compare"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,25 +54,31 @@ class Config:
     param: tuple[str, ...] = field(default=(), metadata={"help": "problem parameters as key=value (Python literals)"})
     plugin: str = field(default="", metadata={"help": "a .py file that registers problems, imported first"})
     main_task: str = field(default="", metadata={"help": "task scored (default: the problem's first task)"})
-    n_train: tuple[int, ...] = (64, 128)
-    n_halt: int = 200
-    n_test: int = 1000
-    hidden: int = 16
-    activation: str = field(default="sigmoid", metadata={"choices": ("sigmoid", "tanh")})
-    lr: float = 0.5
-    momentum: float = 0.9
-    epochs: int = 1000
-    eval_every: int = 10
+    n_train: tuple[int, ...] = field(default=(64, 128), metadata={"help": "training-set sizes"})
+    primary_n: int = field(default=0, metadata={"help": "size at which CMP1 is tested (0: the smallest --n-train)"})
+    n_halt: int = field(default=200, metadata={"help": "halt-set rows (early stopping and learning-rate choice)"})
+    n_test: int = field(default=1000, metadata={"help": "clean test rows"})
+    probes: tuple[str, ...] = field(default=(), metadata={"help": "probe sets of the problem to score the main task on"})
+    n_probe: int = field(default=500, metadata={"help": "rows per probe set"})
+    net: NetConfig = NetConfig(hidden=(16,))
+    train: TrainSpec = TrainSpec(lr=0.5, momentum=0.9, epochs=20_000, eval_every=10, patience=50, min_delta=1e-3,
+                                 lr_grid=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0))
 
     def __post_init__(self) -> None:
-        if min(self.n_train) < 1 or self.n_halt < 1 or self.n_test < 1 or self.hidden < 1 or self.epochs < 1:
-            raise ValueError("sizes, --hidden and --epochs must be ≥ 1")
+        if min(self.n_train) < 1 or self.n_halt < 1 or self.n_test < 1 or self.n_probe < 1:
+            raise ValueError("--n-train, --n-halt, --n-test and --n-probe must be ≥ 1")
+        if self.primary_n and self.primary_n not in self.n_train:
+            raise ValueError(f"--primary-n {self.primary_n} must be one of --n-train {self.n_train}")
         for p in self.param:
             if "=" not in p:
                 raise ValueError(f"--param takes key=value, got {p!r}")
 
+    @property
+    def tested_n(self) -> int:
+        return self.primary_n or min(self.n_train)
 
-PROFILES = {"quick": dict(seeds=16, epochs=500), "full": dict(seeds=200)}
+
+PROFILES = {"quick": dict(seeds=16, train=dict(epochs=3000, patience=20, lr_grid=(0.5, 2.0))), "full": dict(seeds=200)}
 
 
 def problem_params(cfg: Config) -> dict:
@@ -78,66 +93,119 @@ def problem_params(cfg: Config) -> dict:
 
 
 def build(cfg: Config):
+    """The problem and its main task, checked against the network (targets a sigmoid output can reach)."""
     if cfg.plugin:
         load_plugin(cfg.plugin)
-    problem = make_problem(cfg.problem, **problem_params(cfg))
+    try:
+        problem = make_problem(cfg.problem, **problem_params(cfg))
+    except TypeError as exc:
+        raise ValueError(f"--problem {cfg.problem} --param {' '.join(cfg.param) or '(none)'}: {exc}") from None
     main = cfg.main_task or problem.task_names[0]
     if main not in problem.task_names:
         raise ValueError(f"--main-task {main!r} is not a task of {cfg.problem}: {problem.task_names}")
+    unknown = [p for p in cfg.probes if p not in problem.probes]
+    if unknown:
+        raise ValueError(f"--probes {unknown}: {cfg.problem} has probe sets {sorted(problem.probes)}")
+    if cfg.net.output == "sigmoid":
+        y = problem.sample(numpy_rng("compare", "range check"), 2000, noisy=False).y_clean
+        if y.min() < 0 or y.max() > 1:
+            raise ValueError(f"targets of {cfg.problem} span [{y.min():.3g}, {y.max():.3g}] but sigmoid outputs lie in "
+                             f"(0, 1): rescale the targets into [0, 1] or pass --net.output linear")
     return problem, main
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
     problem, main = build(cfg)
     trained = train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=dict(hidden=(cfg.hidden,), activation=cfg.activation),
-                               train_spec=TrainSpec(epochs=cfg.epochs, lr=cfg.lr, momentum=cfg.momentum,
-                                                    eval_every=cfg.eval_every), device=device)
-    return score_rows(trained, n_train=n_train)
+                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+    out = score_rows(trained, n_train=n_train)
+    k = problem.task_index(main)
+    for name in cfg.probes:
+        rows = [problem.probe(numpy_rng(*key, seed, "probe", name), name, cfg.n_probe) for seed, _ in trained.members]
+        scores = trained.result.evaluate(as_batch(rows, device=device), "per_task")
+        for i, (seed, c) in enumerate(trained.members):
+            row = next(r for r in out[seed]["rows"] if r["condition"] == c.name and r["task"] == main)
+            row[f"probe_{name}_error"] = float(scores["error"][i, k])
+            row[f"probe_{name}_mse"] = float(scores["mse"][i, k])
+    return out
 
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
-    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
     try:
-        build(cfg)
+        problem, _ = build(cfg)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    return [Unit(key=unit_key(NAME, VERSION, cfg, device, exclude=("n_train", "plugin"), n_train=n), label=f"n={n}",
-                 compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, cfg.problem, cfg.param, n), device=device))
+    return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"), problem=problem,
+                              n_train=n), label=f"n={n}",
+                 compute=partial(run_seeds, cfg=cfg, n_train=n, device=run.device,
+                                 key=(NAME, VERSION, run.stream, cfg.problem, cfg.param, n)))
             for n in cfg.n_train]
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     problem, main = build(cfg)
-    kind = problem.tasks[problem.task_index(main)].kind
-    metric = "test_error" if kind == "bool" else "test_mse"
-    by_n = paired(runs, metric=metric, treatment="MTL", control="STL", by=["n_train"], task=main)
-    first = by_n[by_n["n_train"] == cfg.n_train[0]].iloc[0]
-    claim = paired_claim(first, id="CMP1", statement=f"{cfg.problem}: MTL on all tasks beats STL on {main}",
-                         source="generic", test=f"one-sided Wilcoxon, paired MTL−STL {metric} at n={cfg.n_train[0]}; "
-                                                "95% paired bootstrap CI", direction="less",
-                         figure=f"{outdir.name}/compare.png")
-    means = group_means(runs, metric=metric, by=["condition", "n_train"])
-    fig, axes = plots.new_figure()
+    metric = "test_error" if problem.tasks[problem.task_index(main)].kind == "bool" else "test_mse"
+    metrics = [metric] + [f"probe_{p}_{metric.split('_')[1]}" for p in cfg.probes]
+    tables = {}
+    for m in metrics:
+        by_n = paired(runs, metric=m, treatment="MTL", control="STL", by=["n_train"], task=main)
+        by_n["p_holm"] = holm(by_n["p_less"].tolist())
+        tables[f"by_n_{m}"] = by_n
+    by_n = tables[f"by_n_{metric}"]
+    claim = paired_claim(by_n[by_n["n_train"] == cfg.tested_n].iloc[0], id="CMP1", direction="less",
+                         statement=f"{cfg.problem}: MTL on all tasks beats STL on {main}", source="generic",
+                         test=f"one-sided Wilcoxon, paired MTL−STL {metric} at n={cfg.tested_n}; 95% paired bootstrap CI",
+                         figure=f"{outdir.name}/compare.png", compared=("MTL", "STL"),
+                         where={"n_train": cfg.tested_n, "task": main})
+    figure = plot(runs, by_n, main, metric, cfg, outdir)
+    return Findings(claims=[claim], constructions_tried=[problem.describe()], figures=[figure],
+                    tables={name: t.to_dict(orient="records") for name, t in tables.items()})
+
+
+def plot(runs, by_n, main: str, metric: str, cfg: Config, outdir: Path) -> str:
+    means = group_means(runs[runs["task"] == main], metric=metric, by=["condition", "n_train"])
+    fig, axes = plots.new_figure(ncols=2)
     ax = axes[0, 0]
     for i, cond in enumerate(["STL", "MTL"]):
         m = means[means["condition"] == cond]
-        plots.errorbars(ax, m["n_train"], m["mean"], m["ci_low"], m["ci_high"], label=f"{cond} (n={m['n'].min()} seeds)",
+        plots.errorbars(ax, m["n_train"], m["mean"], m["ci_low"], m["ci_high"], label=cond,
                         color=plots.PALETTE[cond], offset=(i - 0.5))
-    ax.set(xlabel="training-set size (rows)", ylabel=f"{main} {metric.replace('_', ' ')}", title=cfg.problem)
+    label = metric.replace("_", " ")
+    ax.set(xlabel="training-set size (rows)", ylabel=f"{main} {label}", title=cfg.problem)
     ax.legend()
-    plots.caption(fig, "Error bars: 95% t-intervals over seeds; STL and MTL paired by seed (same data, same init).")
-    return Findings(claims=[claim], constructions_tried=[problem.describe()],
-                    tables={"by_n": by_n.to_dict(orient="records")}, figures=[plots.save(fig, outdir / "compare.png")])
+    ax = axes[0, 1]
+    plots.errorbars(ax, by_n["n_train"], by_n["diff"], by_n["ci_low"], by_n["ci_high"], label="MTL − STL", color="k")
+    ax.axhline(0, color="grey", lw=1, ls=":")
+    ax.set(xlabel="training-set size (rows)", ylabel=f"MTL − STL {label} (paired)", title="Paired difference")
+    n_seeds = int(runs["seed"].nunique())
+    plots.caption(fig, f"{n_seeds} seeds; STL = one net trained on {main} alone, MTL = one net trained on all tasks, "
+                       f"same rows and initial weights per seed; learning rate chosen per seed on the halt set. "
+                       f"Error bars: 95% CIs (left: t-interval; right: paired bootstrap).")
+    return plots.save(fig, outdir / "compare.png")
 
 
-TOOL = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, make_units=make_units,
-                  analyse=analyse, folder=lambda cfg: f"compare_{cfg.problem}", default_root=REPO_ROOT / "results")
+def folder(cfg: Config) -> str:
+    """One output folder per problem and setting: ``compare_<problem>-<hash of the settings>``."""
+    settings = {k: v for k, v in asdict(cfg).items() if k != "plugin"}
+    return f"compare_{cfg.problem}-{stable_hash(settings, 8)}"
+
+
+TOOL = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, make_units=make_units, version=VERSION,
+                  analyse=analyse, folder=folder, default_root=REPO_ROOT / "results")
 
 if __name__ == "__main__":
     if "--list" in sys.argv[1:]:
-        if "--plugin" in sys.argv[1:]:
-            load_plugin(sys.argv[sys.argv.index("--plugin") + 1])
+        args = sys.argv[1:]
+        if "--plugin" in args:
+            at = args.index("--plugin") + 1
+            if at >= len(args) or args[at].startswith("--"):
+                print("error: --plugin needs a file name", file=sys.stderr)
+                sys.exit(2)
+            try:
+                load_plugin(args[at])
+            except (FileNotFoundError, SyntaxError, ImportError) as exc:
+                print(f"error: --plugin {args[at]}: {exc}", file=sys.stderr)
+                sys.exit(2)
         for name, text in problem_descriptions().items():
             print(f"{name:22s} {text}")
         sys.exit(0)

@@ -3,7 +3,8 @@
 Modules: inputs, features, tasks (+ problems/) build synthetic problems; nets, training, protocol
 train STL and MTL nets many seeds at a time; probes, curves, controls, sharing, trend measure what
 they learned; stats, analysis test claims; runner, store, experiment, cli, provenance run and cache
-experiments; plots and report make figures and figures/REPORT.md.
+experiments; plots and report make figures and figures/REPORT.md; suite, console and paths are the
+``mtlmech`` command; results loads saved results (``mtlmech.load``, ``mtlmech.load_claims``).
 """
 
 import os
@@ -14,3 +15,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+__all__ = ["load", "load_claims"]
+
+
+def __getattr__(name: str):
+    """``mtlmech.load`` and ``mtlmech.load_claims`` (imported on first use: pandas loads only then)."""
+    if name in __all__:
+        from . import results
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,13 +20,21 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import cli
+from .paths import project_root
 from .provenance import provenance
 from .runner import Unit, run_units
 from .provenance import relative_args
+from .seeding import canonical_json
 from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text
+from .training import resolve_backend
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def __getattr__(name: str) -> Any:
+    """``REPO_ROOT``: the project root (:mod:`mtlmech.paths`), never where the package is installed."""
+    if name == "REPO_ROOT":
+        return project_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -55,7 +63,8 @@ def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext | str
     key = {"experiment": experiment, "version": version, "config": config, "point": point}
     if isinstance(run, str):
         return {**key, "device": run.split(":")[0]}
-    key.update(device=run.device.split(":")[0], stream=run.stream, backend=run.backend)
+    key.update(device=run.device.split(":")[0], stream=run.stream,
+               backend=resolve_backend(run.backend, getattr(cfg, "net", None), getattr(cfg, "train", None), run.device))
     if problem is not None:
         problems = problem if isinstance(problem, (list, tuple)) else [problem]
         key["problems"] = [p.fingerprint() for p in problems]
@@ -120,9 +129,10 @@ def v1_comparison(claims: list[ClaimResult], reasons: dict[str, str]) -> dict[st
     return out
 
 
-def default_out(profile: str) -> Path:
-    """figures/ for the full profile (committed), results/quick/ for the quick one (never committed)."""
-    return REPO_ROOT / ("figures" if profile == "full" else "results/quick")
+def default_out(profile: str, root: Path | None = None) -> Path:
+    """figures/ for the full profile (committed), results/quick/ for the quick one (never committed),
+    under ``root`` (default: the project root, see :mod:`mtlmech.paths`)."""
+    return (root or project_root()) / ("figures" if profile == "full" else "results/quick")
 
 
 def make_client(spec: str | None):
@@ -160,17 +170,20 @@ class Experiment:
     profiles: dict[str, dict]
     make_units: Callable[[Any, str], list[Unit]]
     analyse: Callable[[pd.DataFrame, dict, Any, Path], Findings]
+    version: int = 1                              # the construction version (recorded in summary.json)
     shard_size: int = 512
     folder: Callable[[Any], str] | None = None   # output folder name from the config (default: name)
     default_root: Path | None = None              # output root when --out is not given (default: by profile)
 
     def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
-        root = opts.out if opts.out is not None else (self.default_root or default_out(opts.profile))
+        root = opts.out if opts.out is not None else (
+            self.default_root or default_out(opts.profile, project_root(near=self.make_units)))
         return root / (self.folder(cfg) if self.folder else self.name)
 
     def main(self, argv: list[str] | None = None) -> int:
         try:
             cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
+            outdir = self.outdir(cfg, opts)
             units = [] if opts.replot else self.make_units(cfg, opts.context)
             client = make_client(opts.dask) if not opts.replot else None
             if client is not None:  # experiment scripts are not importable on workers: ship their code
@@ -182,7 +195,6 @@ class Experiment:
         except (ValueError, KeyError) as exc:
             print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
-        outdir = self.outdir(cfg, opts)
         started = time.time()
         if opts.replot:
             if not (outdir / "runs.csv").exists():
@@ -205,6 +217,8 @@ class Experiment:
             compute_seconds = round(report.compute_seconds, 2)
             atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
             atomic_write_json(outdir / "extras.json", extras_table(report.records))
+            # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
+            atomic_write_json(outdir / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
         runs = pd.read_csv(outdir / "runs.csv")
         extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
         findings = self.analyse(runs, extras, cfg, outdir)
@@ -213,6 +227,7 @@ class Experiment:
         v1 = v1_comparison(findings.claims, findings.superseded)
         summary = {
             "experiment": self.name,
+            "version": self.version,
             "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
             "profile": opts.profile,
             "claims": [c.to_dict() for c in findings.claims],

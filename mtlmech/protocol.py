@@ -128,10 +128,13 @@ def select_on_halt(result: TrainResult, groups: Sequence[Sequence[int]], reporte
 def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: Sequence[int], *, key: tuple,
                      n_train: int, n_halt: int, n_test: int, net, train_spec: TrainSpec,
                      shared_data: bool = False, device: str = "cpu", dtype=torch.float32,
-                     splits_for: Callable[[int], Splits] | None = None, select_on: str = "per_task") -> Trained:
+                     splits_for: Callable[[int], Splits] | None = None, select_on: str = "per_task",
+                     select: bool = True) -> Trained:
     """Train every (seed, condition, grid point) in one batch and keep, per seed and condition,
     the grid point chosen on the halt set; ``key`` names the config for all random streams.
 
+    With ``select=False`` every grid point is kept (``choices[i]["chosen"]`` marks the halt-set
+    choice), e.g. to choose one rate per condition on pilot seeds (:func:`pilot_rates`).
     ``net`` is a :class:`~mtlmech.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
     replaces the default per-seed draw (for experiments with their own data). With
     ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
@@ -181,16 +184,41 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
                    weight_decay=[c.weight_decay for _, c in members], layer_lr=layer_lr)
     reported = [[problem.task_index(t) for t in (members[g[0]][1].report or members[g[0]][1].tasks)] for g in groups]
     chosen = select_on_halt(result, groups, reported, select_on=select_on)
+    keep = chosen if select else list(range(len(members)))
     choices = []
-    for group, i in zip(groups, chosen):
-        c = members[i][1]
+    for group in groups:
         lr_axis = sorted({points[j][0] for j in group})
         hidden_axis = sorted({points[j][1] for j in group})
-        edges = [e for e in (_edge(points[i][0], lr_axis), _edge(points[i][1], hidden_axis)) if e]
-        choices.append({"lr": base_lr[i] * points[i][0], "lr_mult": points[i][0], "hidden_lr_mult": points[i][1],
-                        "grid_size": len(group), "lr_edge": "+".join(edges)})
-    return Trained(members=[members[i] for i in chosen], splits=[member_splits[i] for i in chosen],
-                   result=result.take(chosen), problem=problem, choices=choices)
+        for i in group:
+            if i not in keep:
+                continue
+            edges = [e for e in (_edge(points[i][0], lr_axis), _edge(points[i][1], hidden_axis)) if e]
+            choices.append({"lr": base_lr[i] * points[i][0], "lr_mult": points[i][0], "hidden_lr_mult": points[i][1],
+                            "grid_size": len(group), "lr_edge": "+".join(edges),
+                            **({} if select else {"chosen": i in chosen})})
+    return Trained(members=[members[i] for i in keep], splits=[member_splits[i] for i in keep],
+                   result=result.take(keep), problem=problem, choices=choices)
+
+
+def pilot_rates(problem: Problem, conditions: Sequence[Condition], pilot_seeds: Sequence[int], *, key: tuple,
+                select_on: str = "per_task", **train_kwargs) -> dict[str, tuple[float, float]]:
+    """One (lr multiplier, input→hidden multiplier) per condition: the grid point with the lowest
+    mean halt error over ``pilot_seeds`` — for experiments that pre-register "one learning rate per
+    condition". ``key`` must name the pilot stream, so the pilot seeds are never confirmatory
+    seeds; fix the result into the conditions' grids (``lr_grid=(m,)``) for the confirmatory run."""
+    trained = train_conditions(problem, conditions, pilot_seeds, key=key, select=False, select_on=select_on,
+                               **train_kwargs)
+    r = trained.result
+    halt: dict[tuple[str, float, float], list[float]] = {}
+    for i, ((_, c), ch) in enumerate(zip(trained.members, trained.choices)):
+        ks = [problem.task_index(t) for t in (c.report or c.tasks)]
+        value = float(r.best_halt[i, ks].mean()) if select_on == "per_task" else float(r.shared_best_halt[i])
+        halt.setdefault((c.name, ch["lr_mult"], ch["hidden_lr_mult"]), []).append(value if np.isfinite(value) else np.inf)
+    best: dict[str, tuple[float, float]] = {}
+    for (name, m, h), values in sorted(halt.items()):
+        if name not in best or np.mean(values) < np.mean(halt[(name, *best[name])]):
+            best[name] = (m, h)
+    return best
 
 
 def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dict[int, dict]:

@@ -8,17 +8,29 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .paths import ProjectNotFound, project_root
+
 PACKAGES = ("mtlmech", "torch", "numpy", "scipy", "pandas", "seaborn", "matplotlib", "dask", "distributed")
+
+
+def _project() -> Path | None:
+    try:
+        return project_root()
+    except ProjectNotFound:
+        return None
 
 
 CODE_PATHS = ("mtlmech", "experiments", "run_all.py", "pyproject.toml")   # outputs (figures/) do not count
 
 
 def git_state(root: Path | None = None) -> dict[str, Any]:
-    """Commit hash and whether the *code* has uncommitted changes (None outside git). Outputs
-    under figures/ do not count: an experiment writing its results must not make the next one
-    look as if it ran on modified code."""
-    root = root or Path(__file__).resolve().parent.parent
+    """Commit hash and whether the *code* has uncommitted changes (None outside git), of the project
+    (:mod:`mtlmech.paths`), not of wherever the package is installed. Outputs under figures/ do not
+    count: an experiment writing its results must not make the next one look as if it ran on
+    modified code."""
+    root = root or _project()
+    if root is None:
+        return {"git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True, timeout=10).stdout.strip()
@@ -32,7 +44,10 @@ def git_state(root: Path | None = None) -> dict[str, Any]:
 def relative_args(args: list[str], root: Path | None = None) -> list[str]:
     """Command-line arguments with absolute paths inside the repository made relative to it, so a
     summary does not record the folder layout of the machine that ran it."""
-    root = (root or Path(__file__).resolve().parent.parent).resolve()
+    root = root or _project()
+    if root is None:
+        return list(args)
+    root = root.resolve()
     out = []
     for a in args:
         path = Path(a)

@@ -9,11 +9,15 @@ Because a seed's result does not depend on its batch-mates, sharding never chang
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
@@ -70,12 +74,90 @@ def _check_records(unit: Unit, seeds: Sequence[int], out: SeedRecords, seconds: 
     return out
 
 
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class LogProgress:
+    """Progress for logs (output not on a terminal): a plain line every ``every`` seconds with
+    done/total, elapsed time and ETA, instead of silence; a last line when it printed any.
+    Takes the calls ``run_units`` makes on a tqdm bar (``update``, ``set_postfix_str``)."""
+
+    def __init__(self, total: int, every: float, desc: str = "seeds", file: TextIO | None = None):
+        self.total, self.every, self.desc, self.file = total, every, desc, file or sys.stderr
+        self.done, self.label, self.lines = 0, "", 0
+        self._start = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="mtlmech-progress")
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self._start
+        eta = f"ETA {_duration(elapsed / self.done * (self.total - self.done))}" if self.done else "ETA unknown"
+        return (f"{self.desc} {self.done}/{self.total} ({100 * self.done / max(self.total, 1):.0f} %), "
+                f"{_duration(elapsed)} elapsed, {eta}" + (f" [{self.label}]" if self.label else ""))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            print(self.line(), file=self.file, flush=True)
+            self.lines += 1
+
+    def update(self, n: int) -> None:
+        self.done += n
+
+    def set_postfix_str(self, label: str) -> None:
+        self.label = label
+
+    def __enter__(self) -> LogProgress:
+        if self.total:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.lines:
+            print(f"{self.desc} {self.done}/{self.total} done in {_duration(time.perf_counter() - self._start)}",
+                  file=self.file, flush=True)
+
+
+def progress_every_from_env(default: float = 30.0) -> float:
+    """Seconds between plain progress lines: ``$MTLMECH_PROGRESS_EVERY`` (a positive number) or ``default``."""
+    text = os.environ.get("MTLMECH_PROGRESS_EVERY", "")
+    try:
+        every = float(text) if text else default
+    except ValueError:
+        every = -1.0
+    if not every > 0:
+        print(f"warning: MTLMECH_PROGRESS_EVERY must be a positive number of seconds, got {text!r}; using {default:g}",
+              file=sys.stderr)
+        return default
+    return every
+
+
+def progress_bar(total: int, progress: bool | None, every: float | None = None):
+    """tqdm on a terminal (or with ``progress=True``), :class:`LogProgress` when ``progress=None``
+    and stderr is not a terminal (every ``every`` s, default ``$MTLMECH_PROGRESS_EVERY`` or 30),
+    nothing with ``progress=False``."""
+    if progress is None and not sys.stderr.isatty():
+        return LogProgress(total, every if every is not None else progress_every_from_env())
+    return tqdm(total=total, unit="run", desc="seeds", disable=not progress if progress is not None else None,
+                leave=False)
+
+
 def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force: bool = False,
-              shard_size: int = 512, client: Any = None, progress: bool | None = None) -> RunReport:
+              shard_size: int = 512, client: Any = None, progress: bool | None = None,
+              progress_every: float | None = None) -> RunReport:
     """Compute every (unit, seed) not already cached under ``root``; return all records.
 
     ``client`` is a ``dask.distributed.Client`` (or None for in-process work); ``progress=None``
-    shows tqdm bars only on a terminal.
+    shows tqdm bars on a terminal and plain lines every ``progress_every`` seconds otherwise
+    (see :func:`progress_bar`).
     """
     if shard_size < 1:
         raise ValueError("shard_size must be ≥ 1")
@@ -99,8 +181,7 @@ def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force:
         for start in range(0, len(missing), size):
             todo.append((unit, cache, missing[start:start + size]))
     total = sum(len(s) for _, _, s in todo)
-    disable = None if progress is None else not progress
-    with tqdm(total=total, unit="run", desc="seeds", disable=disable, leave=False) as bar:
+    with progress_bar(total, progress, progress_every) as bar:
         def finish(unit, cache, shard, timed):
             out = _check_records(unit, shard, *timed)
             cache.save(out)

@@ -9,6 +9,7 @@ plain per-seed ``nn.Module`` loop.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -20,6 +21,26 @@ from .seeding import int_key
 
 HALT_METRICS = ("mse", "error")
 BACKENDS = ("auto", "torch", "fused")
+ALIGN_ROWS = 32
+
+
+@contextmanager
+def member_invariant():
+    """Run the enclosed tensor code so that a member's numbers cannot depend on its batch-mates.
+
+    On the CPU, elementwise kernels (``sigmoid``, ``tanh``, ``exp``) evaluate whole SIMD blocks
+    with a vectorised formula and the leftover elements of a contiguous range with a scalar one,
+    which differ in the last bit; the leftover range is at the end of the tensor and at every
+    thread's chunk boundary. With every member's rows padded to a multiple of ``ALIGN_ROWS``
+    (:meth:`Batch.aligned`) and one intra-op thread, every member's block is whole SIMD blocks
+    wherever it sits in the batch. (Found by a full regenerate in which the last seed of a unit
+    changed in the 6th digit.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass
@@ -33,6 +54,17 @@ class Batch:
     @property
     def n_rows(self) -> int:
         return self.x.shape[-2]
+
+    def aligned(self) -> "Batch":
+        """The batch with zero rows of mask 0 appended so each member holds a multiple of
+        ``ALIGN_ROWS`` rows (they carry no loss and no metric; see :func:`member_invariant`)."""
+        extra = -self.n_rows % ALIGN_ROWS
+        if extra == 0:
+            return self
+
+        def pad(t):
+            return torch.cat([t, t.new_zeros(*t.shape[:-2], extra, t.shape[-1])], dim=-2)
+        return Batch(pad(self.x), pad(self.y), pad(self.mask))
 
     def rows(self, index: torch.Tensor) -> "Batch":
         """Rows ``index`` (B, m) of every member (gathers per member)."""
@@ -143,7 +175,8 @@ class TrainResult:
 
 def evaluate(spec: NetSpec, params: list[torch.Tensor], data: Batch) -> dict[str, torch.Tensor]:
     """Masked per-task ``mse`` (mean squared error) and ``error`` (0.5-threshold error rate), (B, K)."""
-    with torch.no_grad():
+    data = data.aligned()
+    with torch.no_grad(), member_invariant():
         out = predict(spec, params, data.x)
         n_members = out.shape[0]
         y, mask = as_batched(data.y, n_members), as_batched(data.mask, n_members)
@@ -171,6 +204,35 @@ def minibatch_order(shuffle_keys: torch.Tensor, epoch: int, n_rows: int) -> torc
 
 
 STOP_REASONS = ("patience", "cap", "diverged")
+BACKENDS = ("auto", "torch", "fused")
+
+
+def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, device: str = "cpu") -> str:
+    """The trainer that will run for this network and training setting: ``torch`` or
+    ``fused-v<kernel version>`` (cache keys record it, since the two agree to ~1e-7, not bitwise).
+    ``auto`` takes the fused kernel where it applies (CPU, one hidden layer, full batch)."""
+    if requested not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    if requested == "torch":
+        return "torch"
+    try:
+        from . import fused
+    except ImportError:
+        fused = None
+    reasons = []
+    if fused is None or not hasattr(fused, "KERNEL_VERSION"):
+        reasons.append("the fused kernel is not installed")
+    if not device.startswith("cpu"):
+        reasons.append(f"device {device}")
+    if net is not None and len(net.hidden) != 1:
+        reasons.append(f"{len(net.hidden)} hidden layers")
+    if train is not None and train.batch_size is not None:
+        reasons.append("mini-batches")
+    if not reasons:
+        return f"fused-v{fused.KERNEL_VERSION}"
+    if requested == "fused":
+        raise ValueError(f"--backend fused does not apply here: {', '.join(reasons)}")
+    return "torch"
 
 
 def resolve_member_settings(spec: NetSpec, train_spec: TrainSpec, n_members: int, *, lr=None, weight_decay=None,
@@ -259,6 +321,11 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
         if member_keys is None:
             raise ValueError("mini-batch training needs member_keys for the row order")
         shuffle_keys = torch.tensor([int_key(*k, "shuffle") for k in member_keys], device=device)
+    n_rows = data.n_rows
+    if shuffle_keys is None:   # mini-batches are aligned as they are cut
+        data = data.aligned()
+    halt = halt.aligned() if halt is not None else None
+    test = test.aligned() if test is not None else None
 
     # Working state of the active members (leading axis = active members); ``done`` holds every
     # member's state (leading axis = all members) and receives a member's state when it stops.
@@ -300,20 +367,20 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     def view(name: str, shared: torch.Tensor) -> torch.Tensor:
         return member_data.get(name, shared)
 
-    with torch.no_grad():
+    with torch.no_grad(), member_invariant():
         for epoch in range(1, ts.epochs + 1):
             p_act = [work[f"p{i}"] for i in range(n_params)]
             n_active = active.numel()
             tw = work["task_weights"]
             train_b = Batch(view("x", data.x), view("y", data.y), view("mask", data.mask))
             if shuffle_keys is None:
-                batches = [(train_b, tw[:, None, :] * as_batched(train_b.mask, n_active) / data.n_rows)]
+                batches = [(train_b, tw[:, None, :] * as_batched(train_b.mask, n_active) / n_rows)]
             else:
-                order = minibatch_order(member_data["shuffle_keys"], epoch, data.n_rows)
+                order = minibatch_order(member_data["shuffle_keys"], epoch, n_rows)
                 batches = []
-                for start in range(0, data.n_rows, ts.batch_size):
+                for start in range(0, n_rows, ts.batch_size):
                     part = train_b.rows(order[:, start:start + ts.batch_size])
-                    batches.append((part, tw[:, None, :] * part.mask / part.n_rows))
+                    batches.append((part.aligned(), tw[:, None, :] * part.aligned().mask / part.n_rows))
             evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
             epoch_loss = torch.zeros(n_active, dtype=dtype, device=device)
             for part, weight in batches:

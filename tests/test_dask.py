@@ -15,6 +15,7 @@ ARGS = ["--profile", "quick", "--seeds", "6", "--n-train", "16", "--primary-n", 
         "--n-test", "40", "--n-halt", "20", "--net.hidden", "4", "--train.lr-grid", "1", "2", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_local_cluster_matches_in_process_run(tmp_path, capsys):
     assert parity_tasks.EXPERIMENT.main(ARGS + ["--out", str(tmp_path / "local")]) == 0
     assert parity_tasks.EXPERIMENT.main(ARGS + ["--out", str(tmp_path / "dask"), "--dask", "local:2"]) == 0

@@ -97,6 +97,7 @@ def test_per_seed_benefit_is_control_minus_treatment():
     assert b["benefit"].tolist() == pytest.approx([0.2, -0.05])
 
 
+@pytest.mark.slow
 def test_quick_end_to_end(tmp_path):
     import data_amplification as exp
     rc = exp.EXPERIMENT.main(["--profile", "quick", "--seeds", "3", "--out", str(tmp_path), "--epochs", "30",

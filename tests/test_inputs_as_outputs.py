@@ -101,6 +101,7 @@ def test_std_out_early_stopping_ignores_f2():
     assert torch.equal(p0[0][0], p0[0][1])                                          # STD, STD+OUT: same start
 
 
+@pytest.mark.slow
 def test_run_f1_rows_and_crossing():
     cfg = tiny_cfg()
     rec = io_exp.run_f1([0, 1], cfg=cfg, device="cpu")

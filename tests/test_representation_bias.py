@@ -74,6 +74,7 @@ def test_hand_built_nets_are_labelled_by_what_they_compute(w_a, w_b, expected):
     assert used[:2].all() == (w_a > 0) and used[2:].all() == (w_b > 0)
 
 
+@pytest.mark.slow
 def test_quick_config_runs_and_labels_every_run(tmp_path):
     cfg = rb_exp.Config(epochs=300, hidden_grid=(8,), scale_grid=(1.0,), q_grid=(0.0,), phase_seeds=2)
     out = rb_exp.run_seeds([0, 1, 2], cfg=cfg, family="disjoint", pref=1.0, hidden=4, all_patterns=False,

@@ -4,6 +4,8 @@ import hashlib
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
@@ -30,8 +32,9 @@ def test_unknown_experiment_is_an_error(capsys):
     assert "unknown experiment" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_quick_suite_covers_every_claim_and_never_touches_committed_figures(tmp_path, capsys):
-    """The whole quick suite (4 seeds) runs, and REPORT.md has a verdict for every CLAIMS.md claim."""
+    """The whole quick suite (4 seeds) runs, and REPORT.md has a verdict for every claim family of docs/CLAIMS.md."""
     before = tree_digest(ROOT / "figures")
     args = ["--profile", "quick", "--seeds", "4", "--out", str(tmp_path), "--no-progress"]
     assert run_all.main(args) == 0
@@ -44,3 +47,12 @@ def test_quick_suite_covers_every_claim_and_never_touches_committed_figures(tmp_
     assert run_all.main(args[:-1] + ["--only", "parity_tasks", "--no-progress"]) == 0
     assert "computed 0, reused 8" in capsys.readouterr().out
     assert tree_digest(ROOT / "figures") == before
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_all.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--profile" in out and "(default: full)" in out and "(default: cpu)" in out
+    assert "MTLMECH_PROGRESS_EVERY" in out

@@ -1,4 +1,4 @@
-"""Statistics helpers and the CLAIMS.md verdict rule."""
+"""Statistics helpers and the verdict rule of docs/CLAIMS.md."""
 
 import numpy as np
 import pytest

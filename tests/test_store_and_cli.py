@@ -81,7 +81,8 @@ def test_experiment_end_to_end_and_rerun_reuses(tmp_path, capsys):
     assert "computed 6, reused 0" in capsys.readouterr().out
     out = tmp_path / "parity_tasks"
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 3 * 2 * 2 and set(runs["condition"]) == {"STL", "MTL"}
+    assert len(runs) == 3 * 2 * 4 and set(runs["condition"]) == {"STL", "MTL", "STL-untuned", "MTL-untuned"}
+    assert set(runs["stopped_by"]) <= {"patience", "cap", "diverged"} and set(runs["lr"]) <= {0.5, 1.0}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["claims"][0]["id"] == "DA4" and summary["claims"][0]["n"] == 3
     assert summary["provenance"]["seeds"] == [0, 3] and "git_commit" in summary["provenance"]

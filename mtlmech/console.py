@@ -1,0 +1,113 @@
+"""The ``mtlmech`` command (also ``python -m mtlmech``):
+
+    mtlmech list                      experiments, registered problems and sources
+    mtlmech run NAME [FLAGS...]       one experiment, FLAGS as for python experiments/NAME.py
+    mtlmech run-all [FLAGS...]        the whole suite, FLAGS as for python run_all.py
+    mtlmech report [--out DIR]        regenerate REPORT.md from the summaries under DIR
+    mtlmech show NAME [--out DIR]     the claims of a saved summary as a table
+
+Run it inside a clone of the repository (or below it), or pass ``--root DIR`` / set
+``MTLMECH_ROOT``: experiments and default output folders are those of that project, never of the
+installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from .cli import UsageError
+from .experiment import default_out
+from .paths import ENV, project_root, use_root
+from .suite import HelpFormatter, OneLineParser, discover, listing, run_all
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def claims_table(claims) -> str:
+    """A plain-text table of a :func:`mtlmech.load_claims` frame, one claim per line."""
+    header = ["ID", "verdict", "effect", "95% CI", "p", "p (Holm)", "n", "statement"]
+    rows = [[c.id, c.verdict, _fmt(c.effect), f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _fmt(c.p_value),
+             _fmt(c.p_holm), _fmt(c.n), c.statement] for c in claims.itertuples()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1] for r in [header, *rows])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="mtlmech", description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--root", type=Path, default=None,
+                        help=f"project folder (default: ${ENV}, else the current folder or the nearest parent "
+                             "with experiments/)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="list experiments, registered problems and sources",
+                   formatter_class=HelpFormatter)
+    run = sub.add_parser("run", help="run one experiment (mtlmech run NAME --help lists its flags)",
+                         formatter_class=HelpFormatter)
+    run.add_argument("name", help="experiment name (see mtlmech list)")
+    run.add_argument("flags", nargs=argparse.REMAINDER, help="passed to the experiment")
+    sub.add_parser("run-all", add_help=False, help="run the whole suite (mtlmech run-all --help lists its flags)")
+    for name, text in (("report", "regenerate REPORT.md from the saved summaries"),
+                       ("show", "print the claims of a saved summary as a table")):
+        cmd = sub.add_parser(name, help=text, formatter_class=HelpFormatter)
+        if name == "show":
+            cmd.add_argument("name", help="experiment name")
+        cmd.add_argument("--profile", choices=("quick", "full"), default="full",
+                         help="which default output root: figures/ (full) or results/quick/ (quick)")
+        cmd.add_argument("--out", type=Path, default=None, help="output root (default: by --profile)")
+    return parser
+
+
+def _report(out: Path, argv: list[str]) -> int:
+    from .report import write_report
+    if not any(out.glob("*/summary.json")):
+        raise UsageError(f"no <experiment>/summary.json under {out}; run experiments first or pass --out DIR")
+    path = write_report(out, command=" ".join(["mtlmech", *argv]))
+    print(f"wrote {path}")
+    return 0
+
+
+def _show(name: str, out: Path) -> int:
+    from .results import load_claims
+    summary = out / name / "summary.json"
+    claims = load_claims(name, out)
+    profile = json.loads(summary.read_text(encoding="utf-8")).get("profile", "?")
+    print(f"{name} ({profile} profile, {summary}): {len(claims)} claim{'s' * (len(claims) != 1)}")
+    print(claims_table(claims))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after "run-all" belongs to the suite's own parser (argparse would claim --help)
+    cut = argv.index("run-all") + 1 if "run-all" in argv else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    if args.command == "run-all":
+        args.flags = argv[cut:]
+    try:
+        if args.root is not None:
+            use_root(args.root)
+        root = project_root()
+        if args.command == "run-all":
+            return run_all(args.flags, root=root, prog="mtlmech run-all", command="mtlmech run-all")
+        if args.command in ("report", "show"):
+            out = args.out if args.out is not None else default_out(args.profile, root)
+            return _report(out, argv) if args.command == "report" else _show(args.name, out)
+        experiments = discover(root)
+        if args.command == "list":
+            print(listing(experiments))
+            return 0
+        if args.name not in experiments:
+            raise UsageError(f"unknown experiment {args.name!r}; known: {', '.join(experiments)}")
+        return experiments[args.name].main(args.flags)
+    except (UsageError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
