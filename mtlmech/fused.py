@@ -11,9 +11,9 @@ are stored feature-major, ``(width, rows)``, so every product's innermost loop r
 and the gradient products are row reductions. The compiled loops carry only the ``reassoc`` and
 ``contract`` fast-math flags (reductions may be vectorised, multiply-adds fused); no ``nnan`` or
 ``ninf``, so a diverging member still produces the NaN/inf that flags it. In float32 the sigmoid
-is a vectorisable 2^u (Cephes ``exp2f`` polynomial) and one division, within 1e-7 of the exact
-value; tanh uses Cephes ``tanhf``/``expf``; both are compiled without ``reassoc`` so their range
-reductions stay exact. float64 uses libm's ``exp``/``tanh``.
+is a vectorisable 2^u (Cephes ``exp2f`` polynomial) and one division, tanh Cephes ``tanhf`` near
+0 and the same 2^u beyond, both within 1e-7 of the exact values and compiled without ``reassoc``
+so their range reductions stay exact. float64 uses libm's ``exp``/``tanh``.
 
 Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
 own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
@@ -79,6 +79,16 @@ def set_threads(n: int | None) -> None:
 
 def get_threads() -> int:
     return _threads or default_threads()
+
+
+def _forget_pool() -> None:
+    """In a forked child the parent's worker threads do not exist: start a new pool when needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
@@ -149,19 +159,15 @@ if numba is not None:
             return builder.bitcast(args[0], _llvm_ir.FloatType())
         return types.float32(types.int32), codegen
 
-    @intrinsic
-    def _rint(typingctx, x):
-        def codegen(context, builder, signature, args):
-            fn = builder.module.declare_intrinsic("llvm.rint", [args[0].type])
-            return builder.call(fn, [args[0]])
-        return x(x), codegen
+    def _llvm_unary(name: str):
+        """A float → float LLVM intrinsic (e.g. ``llvm.rint``) callable from compiled code; it vectorises."""
+        def typer(typingctx, x):
+            def codegen(context, builder, signature, args):
+                return builder.call(builder.module.declare_intrinsic(name, [args[0].type]), [args[0]])
+            return x(x), codegen
+        return intrinsic(typer)
 
-    @intrinsic
-    def _floor(typingctx, x):
-        def codegen(context, builder, signature, args):
-            fn = builder.module.declare_intrinsic("llvm.floor", [args[0].type])
-            return builder.call(fn, [args[0]])
-        return x(x), codegen
+    _rint = _llvm_unary("llvm.rint")
 
     def _c(like, value):
         """``value`` as a scalar of ``like``'s float type (a bare literal would promote float32 to float64)."""
@@ -173,27 +179,25 @@ if numba is not None:
             return lambda like, value: np.float32(value)
         return lambda like, value: np.float64(value)
 
-    def _exp_neg(y):
-        """exp(y) for y ≤ 0 (NaN passes through)."""
+    def _exp2(u):
+        """2^u for float32 u, clamped to [-126, 126] (NaN passes through): u = n + f, |f| ≤ ½,
+        2^f by the Cephes exp2f polynomial, 2^n written into the exponent bits."""
 
-    @overload(_exp_neg, jit_options=_EXACT)
-    def _exp_neg_impl(y):
-        if y == types.float32:
-            def impl(y):  # Cephes expf: Cody-Waite range reduction, degree-6 polynomial
-                y = y if not y < np.float32(-87.0) else np.float32(-87.0)
-                n = _floor(y * np.float32(1.44269504088896341) + np.float32(0.5))
-                r = y - n * np.float32(0.693359375)
-                r = r - n * np.float32(-2.12194440e-4)
-                p = np.float32(1.9875691500e-4)
-                p = p * r + np.float32(1.3981999507e-3)
-                p = p * r + np.float32(8.3334519073e-3)
-                p = p * r + np.float32(4.1665795894e-2)
-                p = p * r + np.float32(1.6666665459e-1)
-                p = p * r + np.float32(5.0000001201e-1)
-                p = p * (r * r) + r + np.float32(1.0)
-                return p * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
-            return impl
-        return lambda y: math.exp(y)
+    @overload(_exp2, jit_options=_EXACT)
+    def _exp2_impl(u):
+        def impl(u):
+            u = u if not u > np.float32(126.0) else np.float32(126.0)
+            u = u if not u < np.float32(-126.0) else np.float32(-126.0)
+            n = _rint(u)
+            f = u - n
+            p = np.float32(1.535336188319500e-4)
+            p = p * f + np.float32(1.339887440266574e-3)
+            p = p * f + np.float32(9.618437357674640e-3)
+            p = p * f + np.float32(5.550332471162809e-2)
+            p = p * f + np.float32(2.402264791363012e-1)
+            p = p * f + np.float32(6.931472028550421e-1)
+            return (p * f + np.float32(1.0)) * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
+        return impl
 
     def _sigmoid(x):
         """1 / (1 + exp(-x)); NaN passes through, ±inf give 1 and ≈ 1e-38."""
@@ -201,19 +205,8 @@ if numba is not None:
     @overload(_sigmoid, jit_options=_EXACT)
     def _sigmoid_impl(x):
         if x == types.float32:
-            def impl(x):  # exp(-x) = 2^u, u = -x·log2(e) split as n + f, |f| ≤ ½; Cephes exp2f polynomial
-                u = x * np.float32(-1.44269504088896341)
-                u = u if not u > np.float32(126.0) else np.float32(126.0)
-                u = u if not u < np.float32(-126.0) else np.float32(-126.0)
-                n = _rint(u)
-                f = u - n
-                p = np.float32(1.535336188319500e-4)
-                p = p * f + np.float32(1.339887440266574e-3)
-                p = p * f + np.float32(9.618437357674640e-3)
-                p = p * f + np.float32(5.550332471162809e-2)
-                p = p * f + np.float32(2.402264791363012e-1)
-                p = p * f + np.float32(6.931472028550421e-1)
-                t = (p * f + np.float32(1.0)) * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
+            def impl(x):
+                t = _exp2(x * np.float32(-1.44269504088896341))
                 return np.float32(1.0) / (np.float32(1.0) + t)
             return impl
 
@@ -238,7 +231,7 @@ if numba is not None:
                 p = p * z + np.float32(1.33314422036e-1)
                 p = p * z - np.float32(3.33332819422e-1)
                 small = p * z * x + x
-                t = _exp_neg(np.float32(-2.0) * a)
+                t = _exp2(a * np.float32(-2.88539008177792681))
                 big = (np.float32(1.0) - t) / (np.float32(1.0) + t)
                 big = big if x >= np.float32(0.0) else -big
                 out = small if a < np.float32(0.625) else big
@@ -261,26 +254,31 @@ if numba is not None:
     # ----------------------------------------------------------------------------------------
 
     @njit(**_JIT)
+    def _add_weighted_rows(dst, coef, rows):
+        """dst[:] += Σ_i coef[i] · rows[i, :], four rows per pass over dst."""
+        m, n = rows.shape
+        i = 0
+        while i + 4 <= m:
+            c0, c1, c2, c3 = coef[i], coef[i + 1], coef[i + 2], coef[i + 3]
+            r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
+            for r in range(n):
+                dst[r] += c0 * r0[r] + c1 * r1[r] + c2 * r2[r] + c3 * r3[r]
+            i += 4
+        while i < m:
+            c0 = coef[i]
+            r0 = rows[i]
+            for r in range(n):
+                dst[r] += c0 * r0[r]
+            i += 1
+
+    @njit(**_JIT)
     def _forward_unit(a_in, w, b, z, j, kind):
-        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]), four inputs per pass over the rows."""
-        n_in, n = a_in.shape
+        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :])."""
         zj = z[j]
         bj = b[j]
-        for r in range(n):
+        for r in range(zj.shape[0]):
             zj[r] = bj
-        i = 0
-        while i + 4 <= n_in:
-            w0, w1, w2, w3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
-            x0, x1, x2, x3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
-            for r in range(n):
-                zj[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
-            i += 4
-        while i < n_in:
-            w0 = w[i, j]
-            x0 = a_in[i]
-            for r in range(n):
-                zj[r] += w0 * x0[r]
-            i += 1
+        _add_weighted_rows(zj, w[:, j], a_in)
         _activate(zj, kind)
 
     @njit(**_JIT)
@@ -358,26 +356,14 @@ if numba is not None:
     @njit(**_JIT)
     def _backprop_hidden(w2, delta, a, back, kind):
         """back[h, :] = (Σ_k w2[h, k] · delta[k, :]) · f'(a[h, :]), f' written with the activation a."""
-        n_out, n = delta.shape
+        n = delta.shape[1]
         one = _c(a, 1.0)
         for h in range(w2.shape[0]):
             bh = back[h]
             ah = a[h]
             for r in range(n):
                 bh[r] = 0
-            k = 0
-            while k + 4 <= n_out:
-                w0, w1, w2_, w3 = w2[h, k], w2[h, k + 1], w2[h, k + 2], w2[h, k + 3]
-                d0, d1, d2, d3 = delta[k], delta[k + 1], delta[k + 2], delta[k + 3]
-                for r in range(n):
-                    bh[r] += w0 * d0[r] + w1 * d1[r] + w2_ * d2[r] + w3 * d3[r]
-                k += 4
-            while k < n_out:
-                w0 = w2[h, k]
-                d0 = delta[k]
-                for r in range(n):
-                    bh[r] += w0 * d0[r]
-                k += 1
+            _add_weighted_rows(bh, w2[h], delta)
             if kind == 0:
                 for r in range(n):
                     bh[r] = bh[r] * (one - ah[r]) * ah[r]

@@ -310,7 +310,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
         from . import fused
         why_not = fused.unsupported(spec, params, data, ts, task_weights, halt, test)
         if why_not is None:
-            fused.announce(f"fused trainer ({fused.get_threads()} threads)")
+            fused.announce(f"fused trainer, threads: {fused.get_threads()}")
             return fused.train_fused(spec, params, data, ts, task_weights=task_weights, lr=lr_m, weight_decay=wd_m,
                                      layer_lr=layer_lr_m, halt=halt, test=test)
         if backend == "fused":

@@ -8,6 +8,7 @@ The fused path must also be bitwise independent of its batch-mates, of its threa
 when batch-mates stop, and must fall back (or refuse, with ``backend="fused"``) where it does not apply.
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -20,24 +21,25 @@ from mtlmech.nets import NetSpec, init_params
 from mtlmech.training import Batch, TrainSpec, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_trainer import SPEC, make_data, reference_loop  # noqa: E402
+import test_trainer  # noqa: E402
+from test_trainer import SPEC, make_data  # noqa: E402
 
 # (inputs, hidden, outputs, training rows, halt rows, eval_every, halt metric): the experiments' nets
-SHAPES = {
-    "controls": (8, 16, 4, 64, 128, 10, "mse"),
-    "controls_narrow": (8, 2, 5, 64, 128, 10, "mse"),
-    "controls_wide": (8, 256, 5, 64, 128, 10, "mse"),
-    "attribute_selection": (68, 16, 5, 60, 200, 10, "mse"),
-    "eavesdropping": (12, 16, 2, 64, 128, 10, "mse"),
-    "inputs_as_outputs": (20, 64, 3, 50, 1000, 25, "mse"),
-    "inputs_as_outputs_stl": (22, 64, 1, 50, 1000, 25, "mse"),
-    "overfitting": (6, 4, 4, 64, 64, 10, "error"),
-    "data_amplification": (8, 16, 2, 25, 200, 10, "mse"),
-    "representation_bias": (10, 16, 2, 128, 200, 10, "mse"),
-    "peaks": (60, 64, 120, 500, 500, 10, "mse"),
-    "stuck": (5, 8, 2, 24, 24, 50, "mse"),
-    "canonical": (8, 16, 4, 256, 256, 10, "mse"),
-}
+SHAPES = {name: (*map(int, sizes), metric) for name, *sizes, metric in (line.split() for line in """
+    controls                8  16    4   64   128  10  mse
+    controls_narrow         8   2    5   64   128  10  mse
+    controls_wide           8 256    5   64   128  10  mse
+    attribute_selection    68  16    5   60   200  10  mse
+    eavesdropping          12  16    2   64   128  10  mse
+    inputs_as_outputs      20  64    3   50  1000  25  mse
+    inputs_as_outputs_stl  22  64    1   50  1000  25  mse
+    overfitting             6   4    4   64    64  10  error
+    data_amplification      8  16    2   25   200  10  mse
+    representation_bias    10  16    2  128   200  10  mse
+    peaks                  60  64  120  500   500  10  mse
+    stuck                   5   8    2   24    24  50  mse
+    canonical               8  16    4  256   256  10  mse
+""".strip().splitlines())}
 
 
 def problem(d, h, k, n, n_halt, n_members, seed, dtype, *, output="sigmoid", shared_x=False):
@@ -221,23 +223,11 @@ def test_backend_choice_and_fallback():
     assert "dtype" in fused.unsupported(SPEC, init_params(SPEC, keys, dtype=torch.float64), data, ts, w)
 
 
-def test_torch_backend_still_matches_plain_pytorch_sgd():
-    """The reference itself, forced, and the fused path: the plain per-seed nn.Module + SGD loop."""
-    n = 2
-    data = make_data(n, n_rows=48, seed=3)
-    data = Batch(data.x.double(), data.y.double(), data.mask.double())
-    keys = [("ref", s) for s in range(n)]
-    weights = torch.ones(n, 4, dtype=torch.float64)
-    weights[0, 1:] = 0
-    ts = TrainSpec(epochs=80, lr=0.4, momentum=0.9, weight_decay=1e-3, layer_lr=(2.0, 0.5))
-    params = init_params(SPEC, keys, dtype=torch.float64)
-    results = [train(SPEC, params, data, train_spec=ts, task_weights=weights, backend=b) for b in ("torch", "fused")]
-    for m in range(n):
-        ref = reference_loop(data.x[m], data.y[m], data.mask[m], weights[m], [p[m] for p in params], ts,
-                             n_layers_lr=(2.0, 0.5))
-        for result in results:
-            for ours, theirs in zip(result.final, ref):
-                assert torch.allclose(ours[m], theirs, atol=1e-9, rtol=1e-7), (result.backend, m)
+def test_torch_backend_still_matches_plain_pytorch_sgd(monkeypatch):
+    """test_trainer's check against a plain per-seed nn.Module + SGD loop (which, through
+    ``backend="auto"``, exercises the fused path) repeated on the PyTorch trainer, forced."""
+    monkeypatch.setattr(test_trainer, "train", functools.partial(train, backend="torch"))
+    test_trainer.test_matches_plain_pytorch_sgd_reference(None)
 
 
 def test_fast_sigmoid_and_tanh_are_accurate():
