@@ -48,6 +48,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; without it everything falls back
     numba = None
 
+KERNEL_VERSION = 1   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}

@@ -20,7 +20,6 @@ from .nets import NetSpec, Workspace, as_batched, loss_and_grads, predict
 from .seeding import int_key
 
 HALT_METRICS = ("mse", "error")
-BACKENDS = ("auto", "torch", "fused")
 ALIGN_ROWS = 32
 
 
