@@ -186,7 +186,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
               pair(remedy, "test_error", "MTL-w shared", "MTL per-task"), "less", "of2_stopping.png"),
     ]
     adjusted = dict(zip([c.id for c in claims], holm([c.p_value for c in claims])))
-    parts = [verdict_directional(adjusted[c.id], c.effect, c.ci, c.direction, c.details["p_opposite"])
+    parts = [verdict_directional(adjusted[c.id], c.effect, c.ci, c.direction, c.p_opposite)
              for c in claims[:2]]
     claims.append(ClaimResult(id="OF1", statement="overfitting prevention: MTL's main task overfits later and less",
                               source="seed; thesis taxonomy", test="OF1a and OF1b (Holm within the experiment)",
