@@ -184,7 +184,7 @@ def ratio_at_loss(points: list[tuple[float, float]], target: float) -> float:
 
 
 def matched_loss_ratios(problem, conds: dict[str, Condition], snap: dict[tuple[int, str], dict], *, cfg: Config,
-                        key: tuple, device: str) -> dict[tuple[int, str], dict]:
+                        key: tuple, run: RunContext) -> dict[tuple[int, str], dict]:
     """Replay each (seed, condition) in ``snap`` (its chosen lr multiplier, T0 snapshot epoch, T0
     training MSE and weight ratio there) to checkpoints below the snapshot epoch; per seed, read
     every net's ratio at the larger of the nets' snapshot training MSEs."""
@@ -199,7 +199,7 @@ def matched_loss_ratios(problem, conds: dict[str, Condition], snap: dict[tuple[i
         for (name, mult), seeds in sorted(groups.items()):
             tr = train_conditions(problem, [dataclasses.replace(conds[name], lr_grid=(mult,))], sorted(seeds), key=key,
                                   n_train=cfg.n_train, n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net,
-                                  train_spec=spec, device=device)
+                                  train_spec=spec, device=run.device, backend=run.backend)
             train_b = as_batch([s.train for s in tr.splits], device=tr.result.final[0].device)
             mse = tr.result.evaluate(train_b, "final")["mse"][:, 0].tolist()
             ratio = input_weight_strength(tr.result.final, range(N_RELEVANT)).tolist()
@@ -213,11 +213,12 @@ def matched_loss_ratios(problem, conds: dict[str, Condition], snap: dict[tuple[i
     return out
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_irrelevant: int, key: tuple, device: str) -> dict:
+def run_seeds(seeds: list[int], *, cfg: Config, n_irrelevant: int, key: tuple, run: RunContext) -> dict:
     problem = problem_for(cfg, n_irrelevant)
     conds = conditions(problem)
     trained = train_conditions(problem, conds, seeds, key=key, n_train=cfg.n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=run.device,
+                               backend=run.backend)
     out = score_rows(trained, n_irrelevant=n_irrelevant, noise=cfg.noise)
     nan = [float("nan")] * len(trained.members)
     snap_ratio = input_weight_strength(trained.result.task_params(0), range(N_RELEVANT)).tolist() if n_irrelevant else nan
@@ -230,7 +231,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, n_irrelevant: int, key: tuple, d
     if n_irrelevant == cfg.primary_irrelevant:
         snap = {k: {"mult": m, "epoch": r["best_epoch"], "mse": r["train_mse"], "ratio": r["weight_ratio"]}
                 for k, (r, m) in rows.items() if k[1] in ("STL", TOP)}
-        for k, v in matched_loss_ratios(problem, {c.name: c for c in conds}, snap, cfg=cfg, key=key, device=device).items():
+        for k, v in matched_loss_ratios(problem, {c.name: c for c in conds}, snap, cfg=cfg, key=key, run=run).items():
             rows[k][0].update(v)
     return out
 
@@ -242,7 +243,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
         key = unit_key(NAME, VERSION, cfg, run, exclude=("n_irrelevant",), problem=problem, n_irrelevant=k)
         units.append(Unit(key=key, label=f"irrelevant={k}",
                           compute=partial(run_seeds, cfg=cfg, n_irrelevant=k, key=(NAME, VERSION, run.stream, k),
-                                          device=run.device)))
+                                          run=run)))
     return units
 
 

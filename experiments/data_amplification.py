@@ -212,10 +212,10 @@ def sweep_points(cfg: Config) -> list[dict]:
 
 
 def run_seeds(seeds: list[int], *, part: str, noise: float, n_train: int, primary: bool, cfg: Config, key: tuple,
-              device: str) -> dict:
+              run: RunContext) -> dict:
     name, kw = PROBLEMS[part](cfg, noise)
     trained = train_conditions(make_problem(name, **kw), conditions(part, primary, cfg), seeds, key=key, n_train=n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, device=device,
+                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, device=run.device, backend=run.backend,
                                train_spec=cfg.da3_train if part == "DA3" else cfg.train)
     # DA1c points are the DA1 construction at other sizes: analysed together as part "DA1"
     return score_rows(trained, part="DA1" if part == "DA1c" else part, n_train=n_train, noise=noise)
@@ -231,7 +231,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
         names = [c.name for c in conditions(pt["part"], pt["primary"], cfg)]
         key = unit_key(NAME, VERSION, cfg, run, exclude=sweeps, problem=problem, **pt, conditions=names)
         units.append(Unit(key=key, label=f"{pt['part']} noise={pt['noise']} n={pt['n_train']}",
-                          compute=partial(run_seeds, **pt, cfg=cfg, device=run.device,
+                          compute=partial(run_seeds, **pt, cfg=cfg, run=run,
                                           key=(NAME, VERSION, run.stream, pt["part"], pt["noise"], pt["n_train"]))))
     return units
 

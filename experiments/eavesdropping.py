@@ -163,10 +163,11 @@ def coincides(e_tp, e_f, window: float) -> np.ndarray:
         return (e_tp >= e_f) & (e_tp <= window * e_f)
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, route: str, key: tuple, device: str) -> dict:
+def run_seeds(seeds: list[int], *, cfg: Config, route: str, key: tuple, run: RunContext) -> dict:
     problem = make_problem("eavesdropping", route=route, n_bits=cfg.n_bits)
     trained = train_conditions(problem, CONDITIONS, seeds, key=key, n_train=cfg.n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=run.device,
+                               backend=run.backend)
     out = score_rows(trained, route=route, n_train=cfg.n_train)
     kt, kp = problem.task_index("T"), problem.task_index("T'")
     halt = trained.result.halt_curve.cpu().numpy().astype(np.float64)
@@ -194,7 +195,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
                        thresholds=[cfg.f_learned, cfg.tp_improved])
         units.append(Unit(key=key, label=f"{route} n={cfg.n_train}",
                           compute=partial(run_seeds, cfg=cfg, route=route, key=(NAME, VERSION, run.stream, route),
-                                          device=run.device)))
+                                          run=run)))
     return units
 
 
