@@ -436,6 +436,7 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
     ax = axes[0, 2]
     lines(ax, n_sweep, "n_train", ["STL", "MTL-same-noise", "MTL"], log=True, scale=0.05)
     ax.set_yscale("symlog", linthresh=0.01)
+    ax.set_ylim(bottom=0)
     ax.set(xlabel="training-set size (rows)", ylabel="T test error (clean rows)",
            title=f"DA1c: sizes at noise {cfg.primary_noise}")
     ax.legend(fontsize=6)
