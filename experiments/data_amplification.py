@@ -164,7 +164,14 @@ PILOT_V2 = [
                                       "×4": [0.073, 0.051], "×16": [0.175, 0.169], "×64": [0.248, 0.248]},
      "T test error STL → MTL (tuned)": "0.103 → 0.059", "chosen rates": "×1 and ×4 (no edge)", "cap fraction": 0.0},
 ]
-SUPERSEDED: dict[str, str] = {}  # claim ID -> why its v1 verdict changed (filled when the v2 results are in)
+SUPERSEDED = {  # claim ID -> why its v1 verdict changed
+    "DA1b": "benefit redefined against the same-noise MTL control (v1's noise-0 baseline was a pure learning-rate effect); "
+            "the pre-registered contrast (noise > 0) − (noise 0) is positive",
+    "DA1c": "v1 fitted a linear slope over n = 50-200, the rising limb of an inverted U; v2 tests equivalence at n = 1600, "
+            "where the benefit (−0.005) lies within ±0.01",
+    "DA2": "redefined as a non-blocking read-out pair (v1's pair was blocking with an easy F): MTL is worse than its "
+           "copy control and no better than tuned STL",
+}
 
 UNTUNED = (1.0,)
 
