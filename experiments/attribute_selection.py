@@ -73,7 +73,7 @@ from mtlmech.runner import Unit
 from mtlmech.stats import ClaimResult
 from mtlmech.tasks import as_batch, make_problem
 from mtlmech.training import TrainSpec
-from mtlmech.trend import level_contrast, per_seed_benefit
+from mtlmech.trend import constructions_tried, level_contrast, per_seed_benefit
 
 NAME = "attribute_selection"
 VERSION = 2
@@ -311,11 +311,10 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
         "best_epoch": runs.groupby(["n_irrelevant", "condition"])["best_epoch"].agg(["median", "mean"]).reset_index().to_dict("records"),
     }
     figure = plot(runs, primary, cfg, outdir)
-    tried = ([{"stage": "v1 pilot", **p} for p in PILOT_V1] + [{"stage": "v2 pilot", **p} for p in PILOT_V2] + [
-        {"stage": "v1 committed", "construction": "fixed lr 0.5, 500 epochs, no patience; 0/4/16/64 irrelevant, noise 0.1/0.3",
-         "result": "AS1 ratio +0.92 [0.83, 1.01]; AS1b −0.050 [−0.055, −0.045]; AS1c slope +0.0034, n = 200"},
-        {"stage": "v2 committed", "version": VERSION, "grid": [cfg.train.lr * g for g in cfg.train.lr_grid],
-         "patience": cfg.train.patience, "cap": cfg.train.epochs}])
+    tried = constructions_tried(PILOT_V1, PILOT_V2, {
+        "construction": "fixed lr 0.5, 500 epochs, no patience; 0/4/16/64 irrelevant, noise 0.1/0.3",
+        "result": "AS1 ratio +0.92 [0.83, 1.01]; AS1b −0.050 [−0.055, −0.045]; AS1c slope +0.0034, n = 200"},
+        version=VERSION, train=cfg.train)
     return Findings(claims=claims, constructions_tried=tried, tables=tables, figures=[figure], superseded=SUPERSEDED)
 
 

@@ -85,7 +85,7 @@ from mtlmech.runner import Unit
 from mtlmech.stats import ClaimResult, paired_tost
 from mtlmech.tasks import make_problem
 from mtlmech.training import TrainSpec
-from mtlmech.trend import level_contrast, matched_size_bootstrap, per_seed_benefit
+from mtlmech.trend import constructions_tried, level_contrast, matched_size_bootstrap, per_seed_benefit
 
 NAME = "data_amplification"
 VERSION = 2
@@ -386,12 +386,11 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                                    .agg(["median", "mean"]).reset_index().to_dict("records"),
     }
     figure = plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg, outdir)
-    tried = ([{"stage": "v1 pilot", **p} for p in PILOT_V1] + [{"stage": "v2 pilot", **p} for p in PILOT_V2] + [
-        {"stage": "v1 committed", "construction": "fixed lr 0.5 (DA3 1.0), 1000/2000-epoch budget, no patience; "
-                                                  "DA2 was T = F∧x6, T' = F∨x7 (really blocking with an easy F)",
-         "result": "DA1 −0.021 [−0.026, −0.015]; DA1b slope −0.005; DA1c slope +0.011; DA2 −0.002; DA3 −0.047, n = 200"},
-        {"stage": "v2 committed", "version": VERSION, "grid": [cfg.train.lr * g for g in cfg.train.lr_grid],
-         "patience": [cfg.train.patience, cfg.da3_train.patience], "caps": [cfg.train.epochs, cfg.da3_train.epochs]}])
+    tried = constructions_tried(PILOT_V1, PILOT_V2, {
+        "construction": "fixed lr 0.5 (DA3 1.0), 1000/2000-epoch budget, no patience; DA2 was T = F∧x6, T' = F∨x7 "
+                        "(really blocking with an easy F)",
+        "result": "DA1 −0.021 [−0.026, −0.015]; DA1b slope −0.005; DA1c slope +0.011; DA2 −0.002; DA3 −0.047, n = 200"},
+        version=VERSION, train=[cfg.train, cfg.da3_train])
     return Findings(claims=claims, constructions_tried=tried, tables=tables, figures=[figure], superseded=SUPERSEDED)
 
 

@@ -123,3 +123,17 @@ def level_contrast(values: dict[float, Sequence[float]], high: Sequence[float], 
     return {"effect": float(effect), "ci": (float(ci[0]), float(ci[1])), "se": se,
             "p": p_greater if direction == "greater" else p_less,
             "p_opposite": p_less if direction == "greater" else p_greater, "n": n}
+
+
+def constructions_tried(v1_pilots: Sequence[dict], v2_pilots: Sequence[dict], v1_committed: dict, *, version: int,
+                        train) -> list[dict]:
+    """The ``constructions_tried`` list of a re-registered experiment: its version-1 and version-2
+    pilots, the committed version-1 construction and result, and the committed version-2 settings
+    (grid, patience, cap) read from its ``TrainSpec`` ``train`` (or a list of them)."""
+    specs = train if isinstance(train, (list, tuple)) else [train]
+    v2 = {"stage": "v2 committed", "version": version,
+          "grid": [[s.lr * g for g in s.lr_grid] for s in specs] if len(specs) > 1 else [specs[0].lr * g for g in specs[0].lr_grid],
+          "patience": [s.patience for s in specs] if len(specs) > 1 else specs[0].patience,
+          "cap": [s.epochs for s in specs] if len(specs) > 1 else specs[0].epochs}
+    return ([{"stage": "v1 pilot", **p} for p in v1_pilots] + [{"stage": "v2 pilot", **p} for p in v2_pilots]
+            + [{"stage": "v1 committed", **v1_committed}, v2])
