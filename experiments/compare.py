@@ -41,7 +41,7 @@ from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng, stable_hash
 from mtlmech.stats import holm
-from mtlmech.tasks import as_batch, load_plugin, make_problem, problem_descriptions
+from mtlmech.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
 from mtlmech.training import TrainSpec
 
 NAME = "compare"
@@ -95,7 +95,10 @@ def problem_params(cfg: Config) -> dict:
 def build(cfg: Config):
     """The problem and its main task, checked against the network (targets a sigmoid output can reach)."""
     if cfg.plugin:
-        load_plugin(cfg.plugin)
+        try:
+            load_plugin(cfg.plugin)
+        except PluginError as exc:
+            raise ValueError(f"--plugin: {exc}") from None
     try:
         problem = make_problem(cfg.problem, **problem_params(cfg))
     except TypeError as exc:
@@ -203,8 +206,8 @@ if __name__ == "__main__":
                 sys.exit(2)
             try:
                 load_plugin(args[at])
-            except (FileNotFoundError, SyntaxError, ImportError) as exc:
-                print(f"error: --plugin {args[at]}: {exc}", file=sys.stderr)
+            except PluginError as exc:
+                print(f"error: --plugin: {exc}", file=sys.stderr)
                 sys.exit(2)
         for name, text in problem_descriptions().items():
             print(f"{name:22s} {text}")
