@@ -85,6 +85,11 @@ def training_record(runs: pd.DataFrame) -> dict[str, Any]:
     nets = _member_rows(runs)
     out: dict[str, Any] = {"n": int(len(nets))}
     out["cap_fraction"] = float((nets["stopped_by"] == "cap").mean()) if "stopped_by" in nets and len(nets) else None
+    keys = [c for c in ("unit", "seed", "condition", "trained_tasks") if c in runs.columns]
+    for flag in ("diverged", "saturated"):   # nets with the flag on any reported task (saturated: missing in old caches)
+        if flag in runs and len(runs):
+            flags = runs[flag].astype("boolean").fillna(False).astype(bool)
+            out[f"n_{flag}"] = int(flags.groupby([runs[k] for k in keys]).any().sum() if keys else flags.sum())
     if "stop_epoch" in nets and len(nets):
         out["median_stop_epoch"] = float(nets["stop_epoch"].median())
     if "lr" in nets and len(nets):
