@@ -154,10 +154,12 @@ def make_client(spec: str | None):
     from dask.distributed import Client, LocalCluster
     if spec.startswith("local"):
         n = int(spec.split(":", 1)[1]) if ":" in spec else None
-        # dashboard_address=None alone still serves HTTP on 8787: bind it to a free loopback port, no dashboard
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               processes=True, scheduler_kwargs={"dashboard": False},
-                               worker_dashboard_address=None)
+        # dashboard_address=None alone still serves the scheduler's HTTP pages on 127.0.0.1:8787: no dashboard,
+        # only the health check, on a free loopback port (the scheduler always opens an HTTP server)
+        import dask
+        with dask.config.set({"distributed.scheduler.http.routes": ["distributed.http.health"]}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                   processes=True, scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None)
         return Client(cluster)
     timeout = dask_timeout()
     loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client", "distributed.comm.core")]
