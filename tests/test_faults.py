@@ -175,7 +175,7 @@ def rewrite(shard: Path, edit) -> None:
     """Edit a shard's payload and recompute its checksum (a forged but well-formed file)."""
     doc = json.loads(shard.read_text())
     edit(doc["payload"])
-    doc["checksum"] = _checksum(doc["payload"])
+    doc.update(format=1, checksum=_checksum(doc["payload"]))   # format 1 is still read
     shard.write_text(json.dumps(doc))
 
 
