@@ -25,7 +25,7 @@ from .provenance import provenance
 from .runner import Unit, run_units
 from .provenance import relative_args
 from .seeding import canonical_json
-from .stats import ClaimResult, judge
+from .stats import MIN_RUNS, ClaimResult, judge
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import DATA_FILES, FolderLock, OutputSet, recover, verify
 from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
@@ -114,6 +114,14 @@ def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
         if missing:
             raise ValueError(f"claim {c.id}: no runs of compared condition(s) {missing} where {c.where}")
         c.training = {name: training_record(sel[sel["condition"] == name]) for name in c.compared}
+
+
+def refuse_too_few(claims: list[ClaimResult]) -> None:
+    """No definite verdict on fewer than ``stats.MIN_RUNS`` runs, for the ``v1`` rule too (whose
+    verdict its experiment computes and :func:`~mtlmech.stats.judge` leaves as it is)."""
+    for c in claims:
+        if c.rule == "v1" and c.n is not None and c.n < MIN_RUNS and c.verdict != "inconclusive":
+            c.verdict, c.verdict_reason = "inconclusive", f"too few runs (n = {c.n}) for a definite verdict"
 
 
 def training_table(runs: pd.DataFrame) -> list[dict]:
@@ -350,6 +358,7 @@ class Experiment:
         findings = self.analyse(runs, extras, cfg, stage)
         attach_training(findings.claims, runs)
         judge(findings.claims)
+        refuse_too_few(findings.claims)
         v1 = v1_comparison(findings.claims, findings.superseded)
         if opts.replot:
             trained = previous.get("provenance") or {"trained_with": "unknown: no earlier summary.json"}
