@@ -116,6 +116,7 @@ def roll_forward(outdir: Path) -> bool:
     staging = _staging(outdir)
     for name in manifest["files"]:
         if (staging / name).exists():
+            (outdir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, outdir / name)
     os.replace(commit, outdir / MANIFEST)
     shutil.rmtree(outdir / STAGING, ignore_errors=True)
@@ -155,9 +156,9 @@ class OutputSet:
         for name in carry:
             entry = previous["files"].get(name)
             files[name] = entry if entry is not None else digest(self.outdir / name)
-        for path in sorted(self.staging.iterdir()):
+        for path in sorted(self.staging.rglob("*")):   # figures an analysis put in a subfolder too
             if path.is_file() and not path.name.startswith("."):
-                files[path.name] = digest(path)
+                files[path.relative_to(self.staging).as_posix()] = digest(path)
         manifest = {"format": 1, "rows": int(rows), "files": files,
                     "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_json(self.outdir / COMMIT, manifest)   # the commit point
