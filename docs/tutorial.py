@@ -182,12 +182,10 @@ fig.suptitle("Which hidden units each output relies on (STL trains Task1 only: i
 #
 # `mtlmech.load_claims` reads an experiment's `summary.json`: one row per claim with its verdict,
 # effect, CI and p-values. `mtlmech.load` reads its `runs.csv` with each run's configuration joined
-# in; it needs the `units.json` that experiments write next to `runs.csv` since the load API
-# exists. **At the time of writing the committed `figures/parity_tasks/` are version-1 results
-# written before `units.json` (the fair-protocol run is being regenerated)**, so `load` says so and
-# the cell falls back to reading `runs.csv` as it is. Once the version-2 results are committed the
-# same cell returns them with their configuration columns, and the last cell re-trains one of their
-# runs.
+# in (`config.*`, `point.*` columns); it needs the `units.json` that experiments write next to
+# `runs.csv`. The committed `figures/parity_tasks/` are the version-2 (fair protocol) results and
+# have it; results written before `units.json` existed cannot be joined, and the cell then says so
+# and falls back to reading `runs.csv` as it is.
 
 # %%
 claims = mtlmech.load_claims("parity_tasks")
@@ -202,8 +200,8 @@ print(f"{len(committed)} committed rows, {committed['seed'].nunique()} seeds, si
 
 # %% [markdown]
 # Redraw the paper's figure: Task1 test error against training-set size, STL vs MTL (C93's result,
-# our `figures/parity_tasks/error_vs_n.png`), with 95 % t-intervals over seeds. Our own small run
-# from section 2 is the single point at n = 128.
+# the left panel of our `figures/parity_tasks/error_vs_n.png`), with 95 % t-intervals over seeds. Our
+# own run from section 2 is the star at n = 128.
 
 # %%
 task1_rows = committed[(committed["task"] == "Task1") & committed["condition"].isin(["STL", "MTL"])]
@@ -235,4 +233,4 @@ if "unit" in committed and "config.train.lr" in committed:
     print(f"re-trained unit {row['unit']} seed {row['seed']}: {[c.name for _, c in again.members]}, "
           f"chosen rates {[ch['lr'] for ch in again.choices]}; its rows match runs.csv")
 else:
-    print("the committed parity_tasks results predate units.json: nothing to re-train yet")
+    print("the committed parity_tasks results predate units.json: they cannot be re-trained")

@@ -22,10 +22,8 @@ from test_compare import TINY, write  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory, parity_tiny):
-    root = tmp_path_factory.mktemp("out")
-    assert parity_tasks.EXPERIMENT.main([*parity_tiny, "--seeds", "3", "--out", str(root)]) == 0
-    return root
+def out(parity_tiny_out):
+    return parity_tiny_out
 
 
 def test_retraining_a_seed_gives_the_nets_behind_its_saved_rows(out):
