@@ -29,7 +29,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return DASH
-        return f"{v:.3g}" if abs(v) < 1e3 else f"{v:.0f}" if abs(v) < 1e6 else f"{v:.4g}"
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}" if abs(v) < 1e6 else f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         shown = ", ".join(_fmt(x) for x in v[:MAX_LIST_ITEMS])
         return f"[{shown}" + (f", … ({len(v)} items)]" if len(v) > MAX_LIST_ITEMS else "]")
