@@ -211,10 +211,10 @@ def corruptions(reference_dir: Path, reference: bytes, work: Path) -> dict:
 
 def bad_inputs(work: Path) -> dict:
     import compare
-    import run_all
     from fault_cases import CASES, handled, make_files, run_case
 
     import mtlmech.checks
+    import run_all
     targets = {**{n: e.main for n, e in run_all.discover().items()}, "compare": compare.TOOL.main,
                "run_all": run_all.main}
     os.environ.setdefault("MTLMECH_DASK_TIMEOUT", "1")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PROFILES = ("quick", "full")
 _UNSET = object()   # a config flag not given on the command line (``none`` is a value)

@@ -286,7 +286,7 @@ class Experiment:
             return value
         saved = tuples(saved)
         try:
-            base = cli.build_config(self.config_cls, saved, {})
+            cli.build_config(self.config_cls, saved, {})   # the saved config alone must still fit
         except cli.UsageError as exc:
             print(f"warning: --replot: the saved config no longer fits this experiment ({exc}); "
                   f"analysing with the command line's", file=sys.stderr)

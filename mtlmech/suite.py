@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .citations import CITATIONS
 from .checks import check_out, dask_spec
+from .citations import CITATIONS
 from .cli import UsageError, _out_path, check_device
 from .experiment import Experiment, default_out, make_client
 from .paths import project_root, using_root

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 import mtlmech.checks
 from mtlmech import plots
@@ -28,8 +27,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import compare  # noqa: E402
 import parity_tasks  # noqa: E402
-import run_all  # noqa: E402
 from fault_cases import CASES, handled, make_files, run_case  # noqa: E402
+
+import run_all  # noqa: E402
 
 EXPERIMENTS = run_all.discover()
 TARGETS = {**{name: e.main for name, e in EXPERIMENTS.items()}, "compare": compare.TOOL.main, "run_all": run_all.main}
