@@ -333,27 +333,34 @@ def figure_of1(of1: pd.DataFrame, extras: dict, cfg: Config, outdir: Path) -> st
     ax = axes[0, 0]
     step = cfg.train.eval_every * FIG_STRIDE
     offsets = np.arange(-cfg.window, cfg.window + 1, step)
+    show = offsets >= -4 * step     # few nets have their best epoch later than 200 epochs in
     for cond in ("STL", "MTL"):
         c = _curves(extras, f"OF1/{cond}/test_aligned")
         ref = c[:, len(offsets) // 2][:, None]
-        _band(ax, offsets, c - ref, plots.PALETTE[cond], cond)
+        _band(ax, offsets[show], (c - ref)[:, show], plots.PALETTE[cond], cond)
     ax.axvline(0, color="grey", lw=1, ls=":")
     ax.axhline(0, color="grey", lw=1, ls=":")
-    ax.set(xlabel="epochs from T1's best halt epoch", ylabel="T1 clean test MSE − value at best",
-           title="OF1b: rise after the best epoch")
-    ax.legend(fontsize=7)
+    ax.set(xlabel="epochs from T1's best halt epoch", ylabel="T1 clean test MSE − value at best")
+    d = pair(of1, "window_rise", "MTL", "STL")
+    ax.set_title(f"OF1b: rise after the best epoch\nMTL − STL at +{cfg.window}: {d['diff']:+.3f} "
+                 f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
     for ax, metric, ylabel, title in ((axes[0, 1], "train_mse", "T1 train MSE at best halt (noisy labels)",
                                        "OF1a: fit reached before overfitting"),
                                       (axes[0, 2], "test_error", "T1 test error (halt-set stopping)", "OF1c: test error")):
+        d = pair(of1, metric, "MTL", "STL")
+        title = f"{title}\npaired MTL − STL: {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
         stats_ = [mean_ci(of1[of1["condition"] == c][metric].to_numpy(float)) for c in ("STL", "MTL")]
         for j, (cond, s) in enumerate(zip(("STL", "MTL"), stats_)):
             plots.errorbars(ax, [j], [s[0]], [s[1]], [s[2]], label=cond, color=plots.PALETTE[cond])
         ax.set_xticks([0, 1], ["STL", "MTL"])
         ax.set_xlim(-0.6, 1.6)
-        ax.set(ylabel=ylabel, title=title)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=9)
     plots.caption(fig, f"OF1, {n} seeds: 4 noisy copies of majority(5 of 12 bits), 25% label flips each, "
                        f"{cfg.of1_n_train} rows. STL trains T1 alone, MTL trains T1..T4; each with its learning rate "
-                       "chosen per seed on the halt set. Bands and bars: 95% t-intervals over seeds.")
+                       "chosen per seed on the halt set. Bands and bars: 95% t-intervals over seeds; "
+                       "titles: paired MTL − STL mean with 95% paired-bootstrap CI.")
     return plots.save(fig, outdir / "of1_overfitting.png")
 
 
@@ -366,10 +373,10 @@ def figure_of2(of2: pd.DataFrame, extras: dict, cfg: Config, outdir: Path) -> st
                                    ("MTL/extra", plots.PALETTE["MTL"], ":", "MTL: extra (early task)"),
                                    ("MTL-w/main", "#2ca02c", "-", f"MTL-w: main"),
                                    ("MTL-w/extra", "#2ca02c", ":", f"MTL-w: extra (weight {cfg.of2_extra_weight:g})")):
-        c = _curves(extras, f"OF2/{name}/halt")
+        c = pd.DataFrame(_curves(extras, f"OF2/{name}/halt").T).ffill().to_numpy().T   # a stopped net keeps its value
         ax.plot(epochs, np.nanmean(c, axis=0), color=color, ls=ls, label=label)
-    ax.set(xlabel="epoch", ylabel="halt MSE (mean over nets still training)", title="OF2: the extra task peaks early")
-    ax.legend(fontsize=6)
+    ax.set(xlabel="epoch", ylabel="halt MSE (mean over seeds)", title="OF2: the extra task peaks early")
+    ax.legend(fontsize=6, loc="upper right", ncol=2)
     ax = axes[0, 1]
     order = [("STL", "per_task"), ("MTL", "per_task"), ("MTL", "shared"), ("MTL-w", "per_task"), ("MTL-w", "shared")]
     main = of2[of2["task"] == "main"]
@@ -383,7 +390,7 @@ def figure_of2(of2: pd.DataFrame, extras: dict, cfg: Config, outdir: Path) -> st
     plots.caption(fig, f"OF2, {n} seeds. early_late: main = B1 ∨ parity(B2..B4) (5% flips), extra = B1 ∨ B5 "
                        f"({cfg.of2_extra_noise:.0%} flips), {cfg.of2_n_train} rows. MTL-w: extra task's loss weight "
                        f"{cfg.of2_extra_weight:g}. 'own' = the main task's own best-halt snapshot, 'shared' = the best "
-                       "mean halt MSE over both tasks. Learning rate chosen per seed on the main task's halt MSE. "
+                       "mean halt MSE over both tasks. Left: a net that stopped keeps its last value. Learning rate chosen per seed on the main task's halt MSE. "
                        "Error bars: 95% t-intervals over seeds.")
     return plots.save(fig, outdir / "of2_dragging.png")
 
