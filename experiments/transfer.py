@@ -194,7 +194,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     ax = axes[0, 1]
     diffs = [("MTL − SEQ", seq), ("MTL − SEQ-frozen", frozen), ("SEQ − STL", seq_stl)]
     plots.errorbars(ax, range(3), [d["diff"] for _, d in diffs], [d["ci_low"] for _, d in diffs],
-                    [d["ci_high"] for _, d in diffs], label="paired difference", color="k")
+                    [d["ci_high"] for _, d in diffs], label="paired difference", color="k", linestyle="none")
     ax.axhline(0, color="grey", lw=1, ls="--")
     ax.axhline(cfg.margin, color="#d62728", lw=1, ls=":", label=f"TR1 margin +{cfg.margin:g}")
     ax.set_xticks(range(3), [d for d, _ in diffs], fontsize=7)
