@@ -64,8 +64,8 @@ Seeds: the confirmatory stream (full profile, 300 seeds), never used by a pilot 
 
 from __future__ import annotations
 
-import sys
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -371,7 +371,7 @@ def figure_of2(of2: pd.DataFrame, extras: dict, cfg: Config, outdir: Path) -> st
     for name, color, ls, label in (("STL/main", plots.PALETTE["STL"], "-", "STL: main"),
                                    ("MTL/main", plots.PALETTE["MTL"], "-", "MTL: main"),
                                    ("MTL/extra", plots.PALETTE["MTL"], ":", "MTL: extra (early task)"),
-                                   ("MTL-w/main", "#2ca02c", "-", f"MTL-w: main"),
+                                   ("MTL-w/main", "#2ca02c", "-", "MTL-w: main"),
                                    ("MTL-w/extra", "#2ca02c", ":", f"MTL-w: extra (weight {cfg.of2_extra_weight:g})")):
         c = pd.DataFrame(_curves(extras, f"OF2/{name}/halt").T).ffill().to_numpy().T   # a stopped net keeps its value
         ax.plot(epochs, np.nanmean(c, axis=0), color=color, ls=ls, label=label)
