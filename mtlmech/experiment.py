@@ -61,8 +61,8 @@ def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext | str
     re-registered.)"""
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
     key = {"experiment": experiment, "version": version, "config": config, "point": point}
-    if isinstance(run, str):
-        return {**key, "device": run.split(":")[0]}
+    if isinstance(run, str):   # version-1 keys: ``problem`` was an ordinary point field
+        return {**key, "point": point if problem is None else {**point, "problem": problem}, "device": run.split(":")[0]}
     key.update(device=run.device.split(":")[0], stream=run.stream,
                backend=resolve_backend(run.backend, getattr(cfg, "net", None), getattr(cfg, "train", None), run.device))
     if problem is not None:
