@@ -390,8 +390,8 @@ def figure_of2(of2: pd.DataFrame, extras: dict, cfg: Config, outdir: Path) -> st
     plots.caption(fig, f"OF2, {n} seeds. early_late: main = B1 ∨ parity(B2..B4) (5% flips), extra = B1 ∨ B5 "
                        f"({cfg.of2_extra_noise:.0%} flips), {cfg.of2_n_train} rows. MTL-w: extra task's loss weight "
                        f"{cfg.of2_extra_weight:g}. 'own' = the main task's own best-halt snapshot, 'shared' = the best "
-                       "mean halt MSE over both tasks. Left: a net that stopped keeps its last value. Learning rate chosen per seed on the main task's halt MSE. "
-                       "Error bars: 95% t-intervals over seeds.")
+                       "mean halt MSE over both tasks. Left: a net that stopped keeps its last value. Learning rate "
+                       "chosen per seed on the main task's halt MSE. Error bars: 95% t-intervals over seeds.")
     return plots.save(fig, outdir / "of2_dragging.png")
 
 
