@@ -229,7 +229,11 @@ PILOT_V2 = [
      "numbers": "MTL − SEQ +0.013 [−0.018, +0.045]; MTL − SEQ-frozen −0.105; SEQ − STL −0.072",
      "change": "none (kept): the edge choices are single seeds at either end, not a truncated optimum"},
 ]
-SUPERSEDED: dict[str, str] = {}
+SUPERSEDED = {
+    "TR1": "with patience stopping for every net and both SEQ stages and the rate chosen per seed and stage, MTL − SEQ "
+           "is −0.003 [−0.012, +0.005], inside the +0.01 margin; v1 gave SEQ twice MTL's epochs with 66 % of MTL nets "
+           "at the cap (CI up to +0.031)",
+}
 
 
 def constructions(cfg: Config) -> list[dict]:
