@@ -197,6 +197,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                     [d["ci_high"] for _, d in diffs], label="paired difference", color="k", linestyle="none")
     ax.axhline(0, color="grey", lw=1, ls="--")
     ax.axhline(cfg.margin, color="#d62728", lw=1, ls=":", label=f"TR1 margin +{cfg.margin:g}")
+    ax.set_ylim(top=max(ax.get_ylim()[1], 2.5 * cfg.margin))
     ax.set_xticks(range(3), [d for d, _ in diffs], fontsize=7)
     ax.set(ylabel="difference in T' test error", title="paired differences (same rows, same init)")
     ax.legend(fontsize=7)
