@@ -161,8 +161,15 @@ PILOT = [
 ]
 
 
+# What the committed run showed about its own design (written after it; no setting changed).
+RUN_NOTES = [{"edge share": "STL at order 4 chose the low edge (0.03125) in 16 % of seeds, every other condition ≤ 7 %; "
+              "CX2's STL runs (orders 2 and 4 together) 10.4 % at an edge", "cap": "MTL+7 0.8 %, all others 0",
+              "shape": "benefit STL − MTL+3 by order 2/3/4: 0.038 / 0.084 / 0.058 — CX2's registered contrast (4 vs 2) "
+                       "holds, but the benefit peaks at order 3; MTL+7 adds nothing over MTL+3 (−0.002 [−0.011, +0.007])"}]
+
+
 def constructions(cfg: Config) -> list[dict]:
-    return [{"stage": "pilot", **p} for p in PILOT] + [
+    return [{"stage": "pilot", **p} for p in PILOT] + [{"stage": "committed run, notes", **n} for n in RUN_NOTES] + [
         {"stage": "committed", "construction": f"blocked_family, {cfg.n_bits} bits, blockers B1, B2, parity orders "
          f"{cfg.orders}, n={cfg.n_train}, net {cfg.n_bits}-{cfg.net.hidden[0]}-8", "grid": f"{cfg.train.lr} × "
          f"{cfg.train.lr_grid}", "patience": cfg.train.patience, "min_delta": cfg.train.min_delta,
