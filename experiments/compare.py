@@ -30,14 +30,12 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
+from mtlmech.protocol import Trained, score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng, stable_hash
 from mtlmech.stats import holm
@@ -114,12 +112,19 @@ def build(cfg: Config):
     return problem, main
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
+def train_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> Trained:
     problem, main = build(cfg)
-    trained = train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+    return train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train,
+                            device=run.device, backend=run.backend)
+
+
+def score_seeds(trained: Trained, *, cfg: Config, n_train: int, key: tuple) -> dict:
+    """score_rows plus the main task's error and MSE on each probe set named by ``--probes``."""
     out = score_rows(trained, n_train=n_train)
+    problem, main = trained.problem, cfg.main_task or trained.problem.task_names[0]
     k = problem.task_index(main)
+    device = trained.result.final[0].device
     for name in cfg.probes:
         rows = [problem.probe(numpy_rng(*key, seed, "probe", name), name, cfg.n_probe) for seed, _ in trained.members]
         scores = trained.result.evaluate(as_batch(rows, device=device), "per_task")
@@ -135,11 +140,14 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
         problem, _ = build(cfg)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"), problem=problem,
-                              n_train=n), label=f"n={n}",
-                 compute=partial(run_seeds, cfg=cfg, n_train=n, device=run.device,
-                                 key=(NAME, VERSION, run.stream, cfg.problem, cfg.param, n)))
-            for n in cfg.n_train]
+    units = []
+    for n in cfg.n_train:
+        key = (NAME, VERSION, run.stream, cfg.problem, cfg.param, n)
+        units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"),
+                                       problem=problem, n_train=n), label=f"n={n}",
+                          train=partial(train_seeds, cfg=cfg, n_train=n, run=run, key=key),
+                          score=partial(score_seeds, cfg=cfg, n_train=n, key=key)))
+    return units
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:

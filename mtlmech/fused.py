@@ -113,8 +113,8 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
     if len(spec.hidden) != 1:
         return f"{len(spec.hidden)} hidden layers (the fused kernel has exactly one)"
     ts = train_spec
-    if ts.batch_size is not None and ts.batch_size < data.n_rows:
-        return f"mini-batches (batch_size={ts.batch_size} < {data.n_rows} rows)"
+    if ts.batch_size is not None:   # as in training.resolve_backend, which keys the cache without the row count
+        return f"mini-batches (batch_size={ts.batch_size})"
     if ts.loss not in LOSS_CODES or (ts.loss == "ce" and spec.output != "sigmoid"):
         return f"loss {ts.loss!r} with {spec.output} outputs"
     if len(params) != 4:
