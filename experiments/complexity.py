@@ -51,7 +51,7 @@ from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import Condition, Trained, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.tasks import make_problem
 from mtlmech.training import TrainSpec
@@ -96,9 +96,16 @@ def conditions(cfg: Config, order: int) -> list[Condition]:
     return [Condition(name, tuple(names[:1 + extra]), report=("T1",)) for name, extra in chosen.items()]
 
 
+def train_seeds(seeds: list[int], *, cfg: Config, order: int, key: tuple, device: str) -> Trained:
+    return train_conditions(problem(cfg, order), conditions(cfg, order), seeds, key=key, n_train=cfg.n_train,
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+
+
 def run_seeds(seeds: list[int], *, cfg: Config, order: int, key: tuple, device: str) -> dict:
-    trained = train_conditions(problem(cfg, order), conditions(cfg, order), seeds, key=key, n_train=cfg.n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+    return score_seeds(train_seeds(seeds, cfg=cfg, order=order, key=key, device=device), order=order)
+
+
+def score_seeds(trained: Trained, *, order: int) -> dict:
     out = score_rows(trained, order=order)
     for rec in out.values():
         for row in rec["rows"]:
@@ -110,7 +117,8 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     # one random key for every order: the same rows and initial weights per seed (paired across k)
     key = (NAME, VERSION, run.stream)
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("orders",), problem=problem(cfg, k), order=k),
-                 label=f"k={k}", compute=partial(run_seeds, cfg=cfg, order=k, key=key, device=run.device))
+                 label=f"k={k}", train=partial(train_seeds, cfg=cfg, order=k, key=key, device=run.device),
+                 score=partial(score_seeds, order=k))
             for k in cfg.orders]
 
 

@@ -78,7 +78,7 @@ from mtlmech.analysis import paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import Condition, Trained, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import ClaimResult, mean_ci
 from mtlmech.tasks import make_problem
@@ -166,12 +166,20 @@ def aligned(curve: np.ndarray, epochs: np.ndarray, best_epoch: int, window: int,
     return out
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> dict:
-    p = problem(cfg, part)
+def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> Trained:
     spec = cfg.train if part == "OF1" else dataclasses.replace(cfg.train, min_delta=cfg.of2_min_delta)
-    trained = train_conditions(p, conditions(cfg, part), seeds, key=key,
-                               n_train=cfg.of1_n_train if part == "OF1" else cfg.of2_n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=cfg.net, train_spec=spec, device=device)
+    return train_conditions(problem(cfg, part), conditions(cfg, part), seeds, key=key,
+                            n_train=cfg.of1_n_train if part == "OF1" else cfg.of2_n_train, n_halt=cfg.n_halt,
+                            n_test=cfg.n_test, net=cfg.net, train_spec=spec, device=device)
+
+
+def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> dict:
+    return score_seeds(train_seeds(seeds, cfg=cfg, part=part, key=key, device=device), cfg=cfg, part=part)
+
+
+def score_seeds(trained: Trained, *, cfg: Config, part: str) -> dict:
+    """Rows (both stopping rules) with the window measures, and the curves the figures need."""
+    p = trained.problem
     r = trained.result
     halt, test = r.halt_curve.cpu().numpy(), r.test_curve.cpu().numpy()        # (B, E, K) MSE
     loss = r.train_loss_curve.cpu().numpy()                                      # (B, E) summed over trained tasks
@@ -210,8 +218,9 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     units = []
     for part in ("OF1", "OF2"):
         units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, problem=problem(cfg, part), part=part), label=part,
-                          compute=partial(run_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
-                                          device=run.device)))
+                          train=partial(train_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
+                                        device=run.device),
+                          score=partial(score_seeds, cfg=cfg, part=part)))
     return units
 
 

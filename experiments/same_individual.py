@@ -54,7 +54,7 @@ from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import Condition, Trained, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import ClaimResult
 from mtlmech.tasks import Splits, make_problem
@@ -117,16 +117,20 @@ def conditions(cfg: Config, part: str) -> list[Condition]:
             Condition("MTL-disjoint", (t, t2), report=(t,), transform=other)]
 
 
+def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> Trained:
+    return train_conditions(problem(cfg, part), conditions(cfg, part), seeds, key=key, n_train=2 * cfg.n_train,
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+
+
 def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> dict:
-    trained = train_conditions(problem(cfg, part), conditions(cfg, part), seeds, key=key, n_train=2 * cfg.n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
-    return score_rows(trained, part=part)
+    return score_rows(train_seeds(seeds, cfg=cfg, part=part, key=key, device=device), part=part)
 
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, problem=problem(cfg, part), part=part), label=part,
-                 compute=partial(run_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
-                                 device=run.device))
+                 train=partial(train_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
+                               device=run.device),
+                 score=partial(score_rows, part=part))
             for part in PARTS]
 
 

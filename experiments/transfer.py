@@ -59,11 +59,11 @@ from mtlmech.cli import RunContext
 from mtlmech.controls import scaled_layer_lr
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import Condition, score_rows, select_on_halt, train_conditions
+from mtlmech.protocol import Condition, Trained, score_rows, select_on_halt, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import ClaimResult
 from mtlmech.tasks import as_batch, make_problem
-from mtlmech.training import TrainSpec, train
+from mtlmech.training import TrainResult, TrainSpec, train
 
 NAME = "transfer"
 VERSION = 2
@@ -105,13 +105,23 @@ def edge(value: float, axis) -> str:
     return "" if len(axis) < 2 else "low" if value == min(axis) else "high" if value == max(axis) else ""
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict:
+@dataclass
+class Stages:
+    """Both stages of one batch: stage 1 (STL, MTL, PRE, chosen per seed on the halt set) and the
+    chosen stage-2 nets (SEQ, SEQ-frozen) with where each started."""
+
+    stage1: Trained
+    stage2: TrainResult
+    members: list[tuple[int, str, float]]   # per stage-2 net: (stage-1 PRE member, variant, lr multiplier)
+    start: list[torch.Tensor]               # its starting parameters (PRE's Task2 snapshot)
+    grid: list[float]
+
+
+def train_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> Stages:
     p = problem(cfg)
     stage1 = train_conditions(p, CONDITIONS, seeds, key=key, n_train=cfg.n_train, n_halt=cfg.n_halt, n_test=cfg.n_test,
                               net=cfg.net, train_spec=cfg.train, device=device)
-    out = score_rows(stage1, stage=1)
     pre = [i for i, (_, c) in enumerate(stage1.members) if c.name == "PRE"]
-    pre_stop = {stage1.members[i][0]: int(stage1.result.stop_epoch[i]) for i in pre}
     # stage 2: every pre-trained net, per variant and per grid point, from its Task2 snapshot
     grid = sorted(cfg.train.lr_grid)
     members, groups = [], []
@@ -120,8 +130,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict
             groups.append(list(range(len(members), len(members) + len(grid))))
             members += [(i, name, m) for m in grid]
     idx = torch.tensor([i for i, _, _ in members])
-    src = p.task_index(SOURCE)
-    start = [w.index_select(0, idx)[:, src] for w in stage1.result.task_snapshots]
+    start = [w.index_select(0, idx)[:, p.task_index(SOURCE)] for w in stage1.result.task_snapshots]
     splits = [stage1.splits[i] for i, _, _ in members]
     weights = np.zeros((len(members), p.n_tasks))
     k = p.task_index(TARGET)
@@ -131,27 +140,41 @@ def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict
                lr=[cfg.train.lr * m for _, _, m in members],
                layer_lr=[scaled_layer_lr(2, 0, STAGE2[name]) for _, name, _ in members])
     chosen = select_on_halt(r2, groups, [[k]] * len(groups))
-    r2 = r2.take(chosen)
-    test = r2.evaluate(as_batch([splits[j].test for j in chosen], clean=True, device=device), "per_task")["error"][:, k]
-    for row, j in enumerate(chosen):
-        i, name, m = members[j]
+    return Stages(stage1=stage1, stage2=r2.take(chosen), members=[members[j] for j in chosen],
+                  start=[t[chosen] for t in start], grid=grid)
+
+
+def score_seeds(st: Stages, *, cfg: Config) -> dict:
+    stage1, r2, p = st.stage1, st.stage2, st.stage1.problem
+    out = score_rows(stage1, stage=1)
+    pre_stop = {seed: int(stage1.result.stop_epoch[i]) for i, (seed, c) in enumerate(stage1.members) if c.name == "PRE"}
+    k = p.task_index(TARGET)
+    device = r2.final[0].device
+    test = r2.evaluate(as_batch([stage1.splits[i].test for i, _, _ in st.members], clean=True, device=device),
+                       "per_task")["error"][:, k]
+    for row, (i, name, m) in enumerate(st.members):
         seed = stage1.members[i][0]
         out[seed]["rows"].append({
             "stage": 2, "condition": name, "task": TARGET, "trained_tasks": f"{SOURCE}>{TARGET}",
             "test_error": float(test[row]), "best_epoch": int(r2.best_epoch[row, k]), "diverged": bool(r2.diverged[row]),
             "stopping": "per_task", "stop_epoch": int(r2.stop_epoch[row]), "stopped_by": r2.stopped_by[row],
-            "lr": cfg.train.lr * m, "lr_mult": m, "hidden_lr_mult": STAGE2[name], "grid_size": len(grid),
-            "lr_edge": edge(m, grid), "total_epochs": pre_stop[seed] + int(r2.stop_epoch[row]),
-            "hidden_change": float((r2.task_snapshots[0][row, k] - start[0][j]).abs().mean())})
+            "lr": cfg.train.lr * m, "lr_mult": m, "hidden_lr_mult": STAGE2[name], "grid_size": len(st.grid),
+            "lr_edge": edge(m, st.grid), "total_epochs": pre_stop[seed] + int(r2.stop_epoch[row]),
+            "hidden_change": float((r2.task_snapshots[0][row, k] - st.start[0][row]).abs().mean())})
     for rec in out.values():
         for row in rec["rows"]:
             row.setdefault("total_epochs", row["stop_epoch"])
     return out
 
 
+def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict:
+    return score_seeds(train_seeds(seeds, cfg=cfg, key=key, device=device), cfg=cfg)
+
+
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("margin",), problem=problem(cfg)), label="transfer",
-                 compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION, run.stream), device=run.device))]
+                 train=partial(train_seeds, cfg=cfg, key=(NAME, VERSION, run.stream), device=run.device),
+                 score=partial(score_seeds, cfg=cfg))]
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
