@@ -167,3 +167,20 @@ def handled(result: dict, flag: str) -> bool:
     lines = result["lines"]
     return (result["code"] == 2 and len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0]
             and not result["written"] and not result["trained"])
+
+
+def generic_cases(experiments: dict) -> list[tuple[str, list[str], str]]:
+    """Per experiment (so new ones are covered without editing :data:`CASES`): a seed count of 0,
+    and -1 for the first config field whose generic value rule (:mod:`mtlmech.checks`) refuses it."""
+    from mtlmech.checks import _rule
+    from mtlmech.cli import _config_fields
+    out = []
+    for name, experiment in sorted(experiments.items()):
+        out.append((name, ["--seeds", "0"], "--seeds"))
+        for dest, elem, kind, _, _ in _config_fields(experiment.config_cls):
+            rule = _rule(dest.rsplit(".", 1)[-1])
+            if kind in ("scalar", "tuple") and elem in (int, float) and rule and not rule[0](-1):
+                flag = "--" + dest.replace("_", "-")
+                out.append((name, [flag, "-1"], flag))
+                break
+    return out

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import compare  # noqa: E402
 import parity_tasks  # noqa: E402
-from fault_cases import CASES, handled, make_files, run_case  # noqa: E402
+from fault_cases import CASES, generic_cases, handled, make_files, run_case  # noqa: E402
 
 import run_all  # noqa: E402
 
@@ -40,7 +40,10 @@ TINY = ["--profile", "quick", "--n-train", "16", "32", "--primary-n", "16", "--n
 
 # ---------------------------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("target, args, flag", CASES, ids=[f"{t}:{' '.join(a)}" for t, a, _ in CASES])
+ALL_CASES = CASES + generic_cases(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("target, args, flag", ALL_CASES, ids=[f"{t}:{' '.join(a)}" for t, a, _ in ALL_CASES])
 def test_bad_input_is_one_line_naming_the_flag_exit_2_nothing_written(target, args, flag, tmp_path, monkeypatch):
     monkeypatch.setenv("MTLMECH_DASK_TIMEOUT", "1")
     make_files(tmp_path)
@@ -50,7 +53,8 @@ def test_bad_input_is_one_line_naming_the_flag_exit_2_nothing_written(target, ar
 
 def test_there_are_at_least_40_cases_across_experiments_and_run_all():
     assert len(CASES) >= 40
-    assert {t for t, _, _ in CASES} >= set(EXPERIMENTS) | {"compare", "run_all"}
+    assert {t for t, _, _ in ALL_CASES} >= set(EXPERIMENTS) | {"compare", "run_all"}
+    assert all(len([c for c in ALL_CASES if c[0] == name]) >= 2 for name in EXPERIMENTS)
 
 
 @pytest.mark.parametrize("target", ["parity_tasks", "run_all"])
