@@ -146,7 +146,12 @@ RUN_GRID5 = {"stage": "v2 confirmatory run, grid ×{1, 4, 16, 64, 256} (replaced
              "EV2t": "0.945 [0.904, 0.969] (188/199)", "EV2m": "+0.389 [0.278, 0.500], 28 vs 0 discordant, n = 72",
              "EV2n": "+0.005 [−0.055, +0.065]", "bottom-edge (×1) share": "MTL 29 % (hint) / 36 % (task), STL 14 % / 20 %",
              "cap fraction": 0.0, "wall seconds": 163}
-SUPERSEDED: dict[str, str] = {}
+SUPERSEDED = {  # claim ID -> why its v1 verdict changed, or what the re-registration changed
+    "EV1b": "v1's effect (−0.064) was inflated by learning rate and the 1200-epoch budget: with both rates tuned and long "
+            "training the benefit through T = F ∨ x7 is −0.018 [−0.038, +0.003], not significant",
+    "EV2": "re-registered as a timing test (v1's higher non-monotonic rate was a composition effect: paired by McNemar it "
+           "is +0.005 [−0.055, +0.065], EV2n); the timing signature replicates",
+}
 
 
 def first_below(curves: np.ndarray, epochs: np.ndarray, level: float) -> np.ndarray:
