@@ -177,6 +177,10 @@ PILOT_V2 = [  # design pilots for v2 (pilot seeds; key "io_pilot" or the --pilot
                      "min_delta 2e-5, cap 20 000",
      "result": "cap 0 %, median stop 2400–5400 epochs; STD+OUT chose the lowest rate 3/4 → grid widened for the "
                "rate pilot; ≈ 0.5 CPU-s per net: a per-seed grid at 64 trials does not fit the budget"},
+    {"construction": "noisy rate pilot (--pilot stream, 8 trials, --noisy-rates grid, 0.5 × {0.25 … 4}, s ∈ {0, 0.5, 2, 10}"
+                     "; also s = 1 and 4 before the scale set was cut to fit the budget)",
+     "result": "cap 0 % everywhere; rates chosen → NOISY_LR (all 0.5 except STD+OUT at s = 10: 1.0); F1 RMSE STD 0.0131; "
+               "STD+IN 0.0135 / 0.0216 / 0.0266 / 0.0178 and STD+OUT 0.0203 / 0.0207 / 0.0295 / 0.0361 at s = 0 / 0.5 / 2 / 10"},
 ]
 SUPERSEDED: dict[str, str] = {}
 
@@ -225,7 +229,13 @@ def conditions(prob, which: str, cfg: Config) -> list[Condition]:
 # (``--noisy-rates fixed``): the multiplier most often chosen per seed on 8 pilot seeds with
 # ``--noisy-rates grid`` over {0.25, 0.5, 1, 2, 4}, ties to the smaller (rule fixed before the pilot
 # finished; the values are filled from it mechanically, see PILOT_V2). None = STD (no s).
-NOISY_LR: dict[tuple[str, float | None], float] = {}
+NOISY_LR: dict[tuple[str, float | None], float] = {
+    ("STD", None): 1.0,                          # pilot choices (rate: seeds) 0.5: 4, 1.0: 4 → tie → 0.5
+    ("STD+IN", 0.0): 1.0, ("STD+OUT", 0.0): 1.0,   # 0.5: 5, 1.0: 3 | 0.5: 6, 1.0: 2
+    ("STD+IN", 0.5): 1.0, ("STD+OUT", 0.5): 1.0,   # 0.5: 5, 1.0: 3 | 0.5: 4, 1.0: 4 (tie)
+    ("STD+IN", 2.0): 1.0, ("STD+OUT", 2.0): 1.0,   # 0.5: 5, 1.0: 3 | 0.5: 4, 1.0: 3, 2.0: 1
+    ("STD+IN", 10.0): 1.0, ("STD+OUT", 10.0): 2.0,  # 0.5: 4, 1.0: 4 (tie) | 0.25: 1, 0.5: 3, 1.0: 4
+}
 
 
 def train_and_score(prob, conds, seeds, *, rows: dict, key: tuple, net: NetConfig, spec: TrainSpec,
