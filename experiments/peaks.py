@@ -141,7 +141,8 @@ PILOT_V2 = [  # pilot seeds (key "pk_pilot"), binary code, 60-64-120, n_train 10
     {"construction": "cost", "result": "≈ 1.2 ms of CPU per net-epoch with the fused kernel (60-64-120, 1000 rows): "
                                        "≈ 7 core-s per net to its stopping point; 12 nets per encoding fit the time budget"},
 ]
-SUPERSEDED: dict[str, str] = {}
+SUPERSEDED = {"PK1c": "v1 tested only the sign (< 0); v2 pre-registers 'slightly' as |mean| ≤ 0.10: trained to its "
+                      "stopping point the 0-overlap sharing is −0.139 [−0.156, −0.122] — negative, but not slight"}
 
 
 def problem(cfg: Config, encoding: str):
@@ -346,6 +347,8 @@ def plot(bins, per_task, primary_key, variant_cols, quality, cfg: Config, outdir
             ax.plot(list(pub), list(pub.values()), ls="--", marker="s", mfc="none", color=SERIES_COLORS[series], alpha=0.7,
                     label=f"C97 Fig. 5 (by eye): {SERIES_LABELS[series]}")
     ax.axhline(0, color="grey", lw=0.8)
+    ax.fill_between([-0.25, 0.25], -SLIGHT, SLIGHT, color="grey", alpha=0.15, lw=0,
+                    label=f"PK1c 'slightly': within ±{SLIGHT:g}")
     ax.set(xlabel="number of variables two tasks share", ylabel="mean sharing (Spearman ρ)",
            title=f"Peaks: binary code, |∂out/∂h| ({n_nets} nets)", xticks=[0, 1, 2, 3])
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
