@@ -151,6 +151,9 @@ def test_arms_share_the_draw_and_scale_it():
     b = init_params(NetSpec(21, 2, (6,), init_scale=4.0), [("k", 3)])
     for p, q in zip(a, b):
         torch.testing.assert_close(4 * p, q)
+    wide = io_exp.conditions(prob, "wide", cfg)
+    assert [c.name for c in wide] == ["STD (wide grid)", "STD+IN (wide grid)", "STD+OUT (wide grid)"]
+    assert wide[0].grid(cfg.train.lr_grid) == [(m, 1.0) for m in (0.0625, 0.125, 0.5, 1.0)]
     with pytest.raises(ValueError):
         io_exp.conditions(prob, "nonsense", cfg)
 
