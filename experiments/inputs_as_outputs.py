@@ -53,6 +53,9 @@ Construction (version 2, the fair protocol; the data construction is version 1's
   the full run the main grid's lowest rate was chosen by 21 % (STD) / 25 % (STD+IN) / 11 % (STD+OUT)
   of the trials (pilot: 8–17 %), so the first 48 trials were re-trained with the grid widened to
   1.0 × {1/16, 1/8, 0.25 … 4} (``arm="wide"``, row "grid widened" of the arms table).
+- Follow-up (not pre-registered, reported not judged): STD+OUT at s = 10 with its pre-registered
+  rate (×2.0 = 1.0) left 23 of 64 nets stuck near a constant output; it was re-trained at ×1.0
+  (``NOISY_FOLLOWUP``, condition "STD+OUT (lr ×1)", ``tables.noisy_followup``).
 - Not covered: CS97's second regression function (F3, Fig. 2b) and its classification problem —
   neither is specified in SOURCES.md, so neither can be built without inventing it.
 
@@ -188,7 +191,12 @@ PILOT_V2 = [  # design pilots for v2 (pilot seeds; key "io_pilot" or the --pilot
      "result": "cap 0 % everywhere; rates chosen → NOISY_LR (all 0.5 except STD+OUT at s = 10: 1.0); F1 RMSE STD 0.0131; "
                "STD+IN 0.0135 / 0.0216 / 0.0266 / 0.0178 and STD+OUT 0.0203 / 0.0207 / 0.0295 / 0.0361 at s = 0 / 0.5 / 2 / 10"},
 ]
-SUPERSEDED: dict[str, str] = {}
+SUPERSEDED = {
+    "IO2a": "trained to the halt minimum (v1: 1500-epoch cap, STD RMSE 0.034; now 0.013), STD+IN no longer beats STD "
+            "at s = 0: +0.0003 [+0.00001, +0.0006] (64 trials)",
+    "IO2d": "64 trials (v1: 30) and training to the halt minimum decide it: STD+OUT − STD+IN at s = 0 = +0.0054 "
+            "[+0.0042, +0.0067] — but neither extra feature helps STD at s = 0",
+}
 
 
 # -- construction ---------------------------------------------------------------------------------------
@@ -247,6 +255,12 @@ NOISY_LR: dict[tuple[str, float | None], float] = {
 }
 
 
+# Follow-up (not pre-registered, reported not judged): STD+OUT at s = 10 re-trained at the other rate the
+# pilot seeds chose next most often (×1.0 = lr 0.5: 3 of 8 seeds, ×2.0: 4 of 8), after the pre-registered
+# ×2.0 left 23 of 64 confirmatory nets stuck near a constant output (F1 test RMSE > 0.3).
+NOISY_FOLLOWUP: dict[float, float] = {10.0: 1.0}
+
+
 def train_and_score(prob, conds, seeds, *, rows: dict, key: tuple, net: NetConfig, spec: TrainSpec,
                     run: RunContext, **labels) -> dict:
     trained = train_conditions(prob, conds, seeds, key=key, n_train=0, n_halt=0, n_test=0, net=net, train_spec=spec,
@@ -280,8 +294,10 @@ def noisy_grid(cfg: Config, condition: str, noise: float | None, rates: str) -> 
     return (NOISY_LR[(condition, noise)],)
 
 
-def run_noisy(seeds: list[int], *, cfg: Config, noise: float | None, rates: str, run: RunContext) -> dict:
-    """``noise=None``: STD (independent of s); otherwise STD+IN and STD+OUT at noise scale ``noise``."""
+def run_noisy(seeds: list[int], *, cfg: Config, noise: float | None, rates: str, run: RunContext,
+              followup: float | None = None) -> dict:
+    """``noise=None``: STD (independent of s); otherwise STD+IN and STD+OUT at noise scale ``noise``;
+    ``followup``: only STD+OUT, at this fixed multiplier (named ``STD+OUT (lr ×m)``)."""
     active = [s for s in seeds if s < cfg.noisy_trials]
     result = {s: {"rows": []} for s in seeds}
     if not active:
@@ -290,6 +306,8 @@ def run_noisy(seeds: list[int], *, cfg: Config, noise: float | None, rates: str,
     rows = {s: draw_rows(prob, s, cfg=cfg, key=key) for s in active}
     conds = [replace(c, lr_grid=noisy_grid(cfg, c.name, noise, rates))
              for c in conditions(prob, "main", cfg) if (c.name == "STD") == (noise is None)]
+    if followup is not None:
+        conds = [replace(c, name=f"STD+OUT (lr ×{followup:g})", lr_grid=(followup,)) for c in conds if c.name == "STD+OUT"]
     return result | train_and_score(prob, conds, active, rows=rows, key=key, net=cfg.noisy_net, spec=cfg.noisy_train,
                                     run=run, study="EF", arm="main", noise=float("nan") if noise is None else noise)
 
@@ -311,6 +329,12 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
                                        lr_mults={c: list(g) for c, g in rates.items()}),
                           label=f"EF s={noise}", compute=partial(run_noisy, cfg=cfg, noise=noise, rates=cfg.noisy_rates,
                                                                 run=run)))
+    for noise, mult in NOISY_FOLLOWUP.items():
+        if noise in cfg.noise_scales:
+            units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=tuple(every - noisy_fields),
+                                           problem=problem(cfg, "EF", noise), study="EF", noise=noise, followup=mult),
+                              label=f"EF s={noise} follow-up", compute=partial(
+                                  run_noisy, cfg=cfg, noise=noise, rates=cfg.noisy_rates, run=run, followup=mult)))
     return units
 
 
@@ -486,8 +510,22 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                               ci=(float("nan"), float("nan")), p_value=None, n=n_noisy, figure=fig_noisy,
                               test="composite: every IO2c@s part (learning rate chosen per condition)"))
 
+    stuck = [{"condition": c, "noise": s, "n": int(len(g)), "median_rmse": float(g["test_rmse"].median()),
+              "n_rmse_above_0.3": int((g["test_rmse"] > 0.3).sum())}
+             for (c, s), g in ef.groupby(["condition", "noise"], dropna=False)]
+    followup = []
+    for cond in sorted(set(ef["condition"]) - set(CONDITIONS)):
+        s = float(ef[ef["condition"] == cond]["noise"].iloc[0])
+        sub = by_noise[(by_noise["noise"] == s) & by_noise["condition"].isin([cond, "STD", "STD+OUT"])]
+        for ctrl in ("STD", "STD+OUT"):
+            row = paired(sub, metric="test_rmse", treatment=cond, control=ctrl).iloc[0]
+            w = sub.pivot_table(index="seed", columns="condition", values="test_rmse", aggfunc="first")
+            _, rel, rel_ci = relative(w, cond, ctrl)
+            followup.append({"comparison": f"{cond} − {ctrl}", "noise": s, "n": int(row["n"]), "diff": float(row["diff"]),
+                             "ci": [float(row["ci_low"]), float(row["ci_high"])], "rel_diff": rel, "rel_ci": list(rel_ci),
+                             "p_two_sided_wilcoxon": two_sided(row)})
     figures = [plot_f1(table, comps, arms, cfg, n_all, bool(published_order_held), outdir),
-               plot_noisy(curves, noisy_tables, cross, cfg, n_noisy, outdir)]
+               plot_noisy(curves, noisy_tables, cross, cfg, n_noisy, stuck, outdir)]
     rates = by_noise.groupby(["condition", "noise"])["lr"].agg(lambda v: v.round(10).value_counts().to_dict())
     tried = ([{"stage": "v1 pilot", **p} for p in PILOT_V1] + [{"stage": "v2 pilot", **p} for p in PILOT_V2] +
              [{"stage": "v2 committed", "construction": "as the docstring", "version": VERSION}])
@@ -502,6 +540,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                 "noisy_curves": curves.to_dict(orient="records"),
                 "noisy_paired": {f"{a} − {b}": t.to_dict(orient="records") for (a, b), t in noisy_tables.items()},
                 "noisy_chosen_lr": [{"condition": c, "noise": s, "lr_counts": v} for (c, s), v in rates.items()],
+                "noisy_stuck_nets": stuck, "noisy_followup": followup,
                 "noisy_crossing": {"s": cross, "ci": cross_ci, "frac_bootstrap_no_crossing": float(np.isnan(boot).mean())}})
 
 
@@ -520,7 +559,7 @@ def plot_f1(table, comps, arms, cfg: Config, n_all: int, held: bool, outdir: Pat
     n_pub = next(r["n"] for r in table if r["trials"] == "published_size")
     ax.set_xticks([1, 5, 9], [f"ours,\n{n_pub} trials", f"ours,\n{n_all} trials", "C97\nTable 6"])
     ax.set(ylabel="F1 test RMSE", title="F1 = σ(A+B): mean test RMSE")
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     ax = axes[0, 1]
     comp = comps["all_trials"]
     ax.errorbar(np.arange(3), comp["diff"], yerr=[comp["diff"] - comp["ci_low"], comp["ci_high"] - comp["diff"]],
@@ -551,14 +590,19 @@ def plot_f1(table, comps, arms, cfg: Config, n_all: int, held: bool, outdir: Pat
     return plots.save(fig, outdir / "f1_table.png")
 
 
-def plot_noisy(curves, noisy_tables, cross, cfg: Config, n_noisy: int, outdir: Path) -> str:
+def plot_noisy(curves, noisy_tables, cross, cfg: Config, n_noisy: int, stuck: list[dict], outdir: Path) -> str:
     fig, axes = plots.new_figure(ncols=2, width=4.6, height=3.6)
     ax = axes[0, 0]
     for i, cond in enumerate(CONDITIONS):
         c = curves[curves["condition"] == cond]
         plots.errorbars(ax, c["noise"], c["mean"], c["ci_low"], c["ci_high"], label=LABELS[cond].replace("F2", "EF(A), EF(B)"),
                         color=COLORS[cond], offset=(i - 1) * 0.08)
-    ax.set(xlabel="noise scale s (EF = value + s·U[−1,1])", ylabel="F1 test RMSE", title=f"noisy extra features ({n_noisy} trials)")
+    for cond in sorted(set(curves["condition"]) - set(CONDITIONS)):
+        c = curves[curves["condition"] == cond]
+        plots.errorbars(ax, c["noise"], c["mean"], c["ci_low"], c["ci_high"], color="grey", marker="D", offset=0.3,
+                        label=f"{cond.replace('lr ×1', 'lr 0.5')}: follow-up, not pre-registered")
+    ax.set(xlabel="noise scale s (EF = value + s·U[−1,1])", ylabel="F1 test RMSE (log scale)", yscale="log",
+           title=f"noisy extra features ({n_noisy} trials)")
     ax.legend(fontsize=6.5)
     ax = axes[0, 1]
     for i, pair in enumerate((("STD+IN", "STD"), ("STD+OUT", "STD"))):
@@ -569,12 +613,16 @@ def plot_noisy(curves, noisy_tables, cross, cfg: Config, n_noisy: int, outdir: P
     if np.isfinite(cross):
         ax.axvline(cross, color="grey", ls=":", lw=1)
         ax.annotate(f"crossing s ≈ {cross:.2f}", (cross, 0), textcoords="offset points", xytext=(4, 8), fontsize=7)
-    ax.set(xlabel="noise scale s", ylabel="paired difference in F1 test RMSE", title="vs STD (below 0: helps)")
+    ax.set_yscale("symlog", linthresh=0.005)
+    ax.set(xlabel="noise scale s", ylabel="paired difference in F1 test RMSE (symlog)", title="vs STD (below 0: helps)")
     ax.legend(fontsize=6.5)
     plots.caption(fig, f"Left: mean F1 test RMSE with 95% t-intervals over trials; right: mean paired difference with 95% "
                        f"paired-bootstrap CI. {cfg.noisy_net.hidden[0]} hidden units; one learning rate per condition and s "
                        "(pre-registered from pilot seeds); trained to the halt minimum. EF(A), EF(B) mapped from [−5−s, 5+s] "
-                       "onto [0, 1]; STD does not use them (the same nets at every s).")
+                       "onto [0, 1]; STD does not use them (the same nets at every s). "
+                       + "; ".join(f"{r['condition']} at s = {r['noise']:g}: {r['n_rmse_above_0.3']} of {r['n']} nets stuck "
+                                   f"near a constant (RMSE > 0.3), median RMSE {r['median_rmse']:.3f}"
+                                   for r in stuck if r["n_rmse_above_0.3"]) + ".")
     return plots.save(fig, outdir / "noisy_features.png")
 
 
