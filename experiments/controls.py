@@ -94,6 +94,7 @@ under-trained). Measurement: main-task test error rate (0.5 threshold) on the cl
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass, field
 from functools import partial
@@ -112,6 +113,7 @@ from mtlmech.nets import NetConfig
 from mtlmech.probes import hidden_sensitivity, rank_correlation
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
+from mtlmech.seeding import canonical_json
 from mtlmech.stats import ClaimResult, mcnemar_exact, mean_ci, paired_bootstrap_ci, paired_tost, paired_wilcoxon, wilson_ci
 from mtlmech.tasks import Splits, as_batch, make_problem
 from mtlmech.training import TrainSpec
@@ -526,27 +528,13 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     tried.append({"stage": "v2 committed", "version": VERSION, "grid": [cfg.train.lr * m for m in cfg.train.lr_grid],
                   "patience": cfg.train.patience, "min_delta": cfg.train.min_delta, "cap": cfg.train.epochs,
                   "tost_margin": dict(zip("abcd", cfg.tost_margin)), "stuck_lr": cfg.stuck_lr})
-    return Findings(claims=claims, constructions_tried=tried, tables=jsonable(tables), figures=figures,
+    return Findings(claims=claims, constructions_tried=tried, tables=json.loads(canonical_json(tables)), figures=figures,
                     superseded=SUPERSEDED)
 
 
 def family_of(claim_id: str) -> str:
     """The Holm family of a claim: its family prefix (CT11a and CT12a belong to CT1)."""
     return claim_id[:3]
-
-
-def jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def decay_claims(runs, cfg: Config, tables: dict) -> list[ClaimResult]:
@@ -670,13 +658,15 @@ def figure_noise(runs, ct4: dict, margin: dict, cfg: Config, outdir: Path) -> st
         ax.fill_between([i - 0.3, i + 0.3], -m, m, color="#7f7f7f", alpha=0.2, lw=0)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(std)), [f"{c}\n{labels[c][0]}" for c in std], fontsize=8)
-    ax.set(ylabel="(STL + noise output) − STL test error", title="16 hidden units: no effect?")
+    ax.set(ylabel="(STL + noise output) − STL test error", title="CT4a–c: 16 hidden units")
     ax = axes[0, 1]
     if "CT4d" in ct4:
         over = runs[runs["part"] == "over"]
         m = group_means(over, metric="test_error", by=["condition"]).set_index("condition").loc[["STL", "STL+NOISE"]]
-        plots.errorbars(ax, [0, 1], m["mean"], m["ci_low"], m["ci_high"], label="_", color=plots.PALETTE["STL"])
+        plots.errorbars(ax, [0, 1], m["mean"], m["ci_low"], m["ci_high"], label="_", color=plots.PALETTE["STL"],
+                        linestyle="none")
         ax.set_xticks([0, 1], ["STL", "STL +\nnoise output"])
+        ax.set_xlim(-0.5, 1.5)
         r = ct4["CT4d"]
         ax.set(ylabel="T1 test error rate", title=f"CT4d: {cfg.over_hidden} hidden, {cfg.over_n_train} rows\n"
                                                   f"Δ = {r['diff']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]")
@@ -696,7 +686,7 @@ def figure_capacity(c93: pd.DataFrame, cap: dict, cfg: Config, outdir: Path) -> 
     ax.axhspan(b[1], b[2], color=plots.PALETTE["STL"], alpha=0.2, lw=0, label="STL, width chosen per seed")
     ax.set_xscale("log", base=2)
     ax.set(xlabel="hidden units", ylabel="Task1 test error rate", title="Error vs width (rate tuned)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[0, 1]
     hs = list(cfg.mtl_sizes)
     plots.errorbars(ax, range(len(hs)), [cap[h]["diff"] for h in hs], [cap[h]["ci_low"] for h in hs],
@@ -786,9 +776,12 @@ def figure_stuck(runs, tables: dict, cfg: Config, outdir: Path) -> str:
     ax.set_yscale("log")
     ax.set_xticks(range(3), ["STL", "STL-wide", "MTL"])
     ax.set(ylabel="‖gradient‖ at the final weights", title="red: stuck, blue: solved")
-    plots.caption(fig, f"6 bits, Task1 = B1 ∨ parity(B2..B4), all 64 patterns; stuck = stopped by patience (3000 epochs "
-                       f"without training-MSE progress) with training error > 0. n={ks[0][1]} runs each; "
-                       f"95 % Wilson intervals.")
+    bits = ",".join(f"B{b + 1}" for b in cfg.stuck_parity)
+    window = cfg.stuck_train.patience * cfg.stuck_train.eval_every
+    plots.caption(fig, f"6 bits, Task1 = B1 ∨ parity({bits}), all 64 patterns; stuck = stopped by patience ({window} epochs "
+                       f"without training-MSE progress > {cfg.stuck_train.min_delta:g}) with training error > 0; rates "
+                       f"{'/'.join(f'{lr:g}' for lr in cfg.stuck_lr)} (STL / STL-wide / MTL). n={ks[0][1]} runs each; "
+                       f"95 % Wilson intervals; gradient norms below 1e-12 drawn at 1e-12.")
     return plots.save(fig, outdir / "stuck_runs.png")
 
 
