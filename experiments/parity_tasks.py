@@ -51,7 +51,7 @@ from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import Condition, score_rows, train_conditions
+from mtlmech.protocol import Condition, Trained, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.stats import holm, paired_bootstrap_ci
 from mtlmech.tasks import make_problem
@@ -112,17 +112,17 @@ def problem(cfg: Config):
     return make_problem("c93_parity", n_bits=cfg.n_bits, parity_bits=cfg.parity_bits)
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> dict:
-    trained = train_conditions(problem(cfg), CONDITIONS, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=run.device,
-                               backend=run.backend)
-    return score_rows(trained, n_train=n_train)
+def train_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> Trained:
+    return train_conditions(problem(cfg), CONDITIONS, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt,
+                            n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=run.device,
+                            backend=run.backend)
 
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     parity = problem(cfg)  # validates the construction before anything runs
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "primary_n"), problem=parity, n_train=n),
-                 label=f"n={n}", compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, run.stream, n), run=run))
+                 label=f"n={n}", train=partial(train_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, run.stream, n), run=run),
+                 score=partial(score_rows, n_train=n))
             for n in cfg.n_train]
 
 
