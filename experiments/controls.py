@@ -41,8 +41,11 @@ Measurement: main-task test error rate (0.5 threshold) on the clean test rows.
   tasks' training and halt targets permuted among the rows (one permutation per split,
   ``mtlmech.controls.shuffled_targets``). Each CT1x is a composite of
   CT11x (equivalence): paired shuffled − STL lies within ± the margin (``--tost-margin``: a 0.016,
-  b 0.020, c 0.020, d 0.036 test error; TOST, two one-sided Wilcoxon signed-rank tests,
-  ``stats.paired_tost``); each margin is 25 % of the MTL−STL benefit on the pilot seeds (a −0.062,
+  b 0.020, c 0.020, d 0.036 test error; TOST, ``stats.paired_tost`` — registered as two one-sided
+  Wilcoxon tests, changed after the confirmatory run to paired t-tests on the mean for every
+  equivalence claim of the suite, because the rank version judged the pseudo-median while the
+  effect and CI are means; the rank p-values stand in the v2 commit 'controls v2 results');
+  each margin is 25 % of the MTL−STL benefit on the pilot seeds (a −0.062,
   b −0.079, c −0.079, d −0.142; ``PILOT_V2``), fixed before the confirmatory run;
   CT12x (directional): paired shuffled − MTL > 0 (one-sided Wilcoxon): shuffling removes the benefit.
   MTL − STL (with CI) and the share of the benefit removed are reported in each part's details.
@@ -217,8 +220,9 @@ PILOT_V2: list[dict] = [
                  "500 checks for the confirmatory run"},
 ]
 SUPERSEDED = {
-    "CT1a": "v1 failed a shuffled net 0.0096 worse than STL by 'the CI must contain 0'; v2's TOST (±0.016) accepts "
-            "+0.0105 (rank TOST; the mean's CI reaches 0.0166) and shuffled − MTL = +0.076",
+    "CT1a": "v1 failed a shuffled net 0.0096 worse than STL by 'the CI must contain 0'; by v2's TOST on the mean the "
+            "shuffled net, +0.0105 [+0.0053, +0.0166], is not shown within ±0.016 (p = 0.028), while shuffled − MTL "
+            "= +0.076: shuffling removes the benefit, equivalence to STL is not shown",
     "CT1b": "tuned rates and patience: the BLK benefit (−0.044) is now clear and shuffled − STL +0.006 lies within ±0.020",
     "CT1c": "v1 passed only because its CI was wide; by TOST the shuffled net, +0.015 [+0.004, +0.026] worse than STL, "
             "is not shown within ±0.020",
@@ -228,8 +232,8 @@ SUPERSEDED = {
            "closes 31 % of the gap and stays 0.054 behind MTL",
     "CT4a": "re-registered as equivalence at the standard size (a noise output changes nothing within ±0.016); "
             "C97 §7.6's regulariser case is CT4d",
-    "CT4b": "re-registered as equivalence at the standard size (+0.015 within ±0.020 by the rank TOST; the mean's "
-            "CI reaches 0.025); C97 §7.6's regulariser case is CT4d",
+    "CT4b": "re-registered as equivalence at the standard size: +0.015 [+0.005, +0.025] is not shown within ±0.020 "
+            "by the TOST on the mean (p = 0.14); C97 §7.6's regulariser case is CT4d",
     "CT6": "v1 had no persistent minima (STL never stuck at 30 000 epochs) and 1 hidden unit per MTL task; on 4-bit "
            "parity with persistent minima and 4 units per task MTL is stuck in 24 % vs STL 32 % (McNemar p = 0.042)",
 }
@@ -391,15 +395,11 @@ def equivalence_claim(runs, part, treatment, control, margin, *, id, statement, 
     ok = np.isfinite(w[treatment]) & np.isfinite(w[control])
     p, p_low, p_high = paired_tost(w[treatment][ok], w[control][ok], -margin, margin)
     d = (w[treatment] - w[control])[ok].to_numpy(float)
-    # post hoc sensitivity check (added after the confirmatory run, not judged): the same TOST on the mean
-    # (paired t-tests) — the Wilcoxon TOST tests the pseudo-median, which skewed differences can pull apart
-    p_t = max(sps.ttest_1samp(d + margin, 0.0, alternative="greater").pvalue,
-              sps.ttest_1samp(d - margin, 0.0, alternative="less").pvalue) if len(d) > 1 else 1.0
     return ClaimResult(id=id, statement=statement, source="C97 §3.1" if id.startswith("CT1") else "C97 §7.6",
                        test=test, effect=float(r["diff"]), ci=(float(r["ci_low"]), float(r["ci_high"])), p_value=p,
                        n=int(r["n"]), rule="equivalence", margin=(-margin, margin), compared=(treatment, control),
                        where=where(part), figure=f"{NAME}/{figure}",
-                       details={"p_low": p_low, "p_high": p_high, "p_tost_t_post_hoc": float(p_t),
+                       details={"p_low": p_low, "p_high": p_high,
                                 "median_difference": float(np.median(d)) if len(d) else float("nan"),
                                 "mean_treatment": r["mean_treatment"],
                                 "mean_control": r["mean_control"], "n_nonfinite": r["n_nonfinite"], **details})
