@@ -748,24 +748,35 @@ def plot_phase(phase: pd.DataFrame, cfg: Config, outdir: Path) -> str:
     return plots.save(fig, outdir / "phase_diagram.png")
 
 
-def draw_picture(ax_w, ax_s, pic: dict, title: str) -> None:
+PICTURE_NOTE = (f"Top: input→hidden weights (red +, blue −); a unit is marked A/B/C when that feature's two input "
+                f"lines carry ≥ {UNIT_SHARE:.0%} of its |weights|. Bottom: each output's sensitivity to each unit "
+                f"(mean |∂out/∂h|, ÷ the output's largest).")
+
+
+def draw_picture(ax_w, ax_s, pic: dict, title: str, outputs: tuple[str, ...] = TASKS) -> None:
     """Top: input→hidden weights (rows: input lines a1..c2; columns: hidden units, each marked A/B/C
     by the feature whose two input lines carry ≥ 60 % of its |weights|); bottom: each output's
-    sensitivity to each unit (mean |∂out/∂h|)."""
+    sensitivity to each unit (mean |∂out/∂h| over all patterns, divided by that output's largest;
+    dotted: the 10 % "used" line)."""
     w = np.array(pic["input_weights"])
     lim = max(float(np.abs(w).max()), 1e-6)
-    ax_w.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    im = ax_w.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax_w.figure.colorbar(im, ax=ax_w, shrink=0.8, label="weight")
     units = [f"{u + 1}\n{f}" for u, f in enumerate(pic["unit_feature"])]
     ax_w.set_xticks(range(w.shape[1]), units, fontsize=7)
     ax_w.set_yticks(range(w.shape[0]), pic["bits"], fontsize=7)
     ax_w.set_title(title, fontsize=8)
     ax_w.grid(False)
     sens = np.array(pic["sensitivity"])
+    sens = sens / np.maximum(sens.max(axis=1, keepdims=True), 1e-12)
     x = np.arange(sens.shape[1])
-    for k, (task, color) in enumerate(zip(TASKS, ("#444444", "#9467bd"))):
-        ax_s.bar(x + (k - 0.5) * 0.4, sens[k], 0.4, color=color, label=f"output {task}")
+    width = 0.8 / len(outputs)
+    for j, task in enumerate(outputs):
+        ax_s.bar(x + (j - (len(outputs) - 1) / 2) * width, sens[TASKS.index(task)], width,
+                 color={"T": "#444444", "T'": "#9467bd"}[task], label=f"output {task}")
+    ax_s.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax_s.set_xticks(x, units, fontsize=7)
-    ax_s.set(ylabel="|∂out/∂h|", xlim=(-0.6, len(x) - 0.4))
+    ax_s.set(ylabel="sensitivity\n(÷ output's largest)", xlim=(-0.6, len(x) - 0.4), ylim=(0, 1.05))
     ax_s.legend(fontsize=6)
 
 
@@ -787,10 +798,8 @@ def plot_examples(extras: dict, runs: pd.DataFrame, cfg: Config, outdir: Path) -
         seed, pic = hit
         draw_picture(axes[0, col], axes[1, col], pic, f"MTL, seed {seed}: T → {pic['labels'][0]}, "
                                                       f"T' → {pic['labels'][1]} ({what}; lr {pic['lr']:g})")
-    plots.caption(fig, f"Hidden layer of two MTL runs of experiment 1 ({describe_point(e1, cfg)}). Top: input→hidden "
-                       f"weights (red +, blue −); a unit is marked A/B/C when that feature's two input lines carry ≥ "
-                       f"{UNIT_SHARE:.0%} of its |weights|. Bottom: each output's sensitivity to each unit. Any run: "
-                       f"python experiments/representation_bias.py --show-run SEED.")
+    plots.caption(fig, f"Hidden layer of two MTL runs of experiment 1 ({describe_point(e1, cfg)}). {PICTURE_NOTE} "
+                       f"Any run: python experiments/representation_bias.py --show-run SEED.")
     fig.subplots_adjust(bottom=0.16)
     return plots.save(fig, outdir / "hidden_units.png")
 
@@ -829,11 +838,9 @@ def show_run(argv: list[str]) -> int:
         what = ", ".join(f"{t} → {got[t]['label']} ({got[t]['score_A']:.2f} agree with A)" for t in c.tasks)
         draw_picture(axes[0, col], axes[1, col], pic, f"{c.name} on {' + '.join(c.tasks)}: {what}\n"
                                                       f"lr {trained.choices[i]['lr']:g}, stopped at epoch "
-                                                      f"{int(r.stop_epoch[i])} ({r.stopped_by[i]})")
+                                                      f"{int(r.stop_epoch[i])} ({r.stopped_by[i]})", outputs=c.tasks)
     plots.caption(fig, f"Seed {ns.show_run} ({stream} stream, {ns.profile} profile), {describe_point(point, cfg)}. "
-                       f"Top: input→hidden weights (red +, blue −); units marked A/B/C when that feature's input "
-                       f"lines carry ≥ {UNIT_SHARE:.0%} of their |weights|. Bottom: each output's sensitivity to each "
-                       f"unit. STL: trained on one task; MTL: on both; learning rates chosen on the halt set.")
+                       f"{PICTURE_NOTE} STL: trained on one task; MTL: on both; learning rates chosen on the halt set.")
     fig.subplots_adjust(bottom=0.16)
     out = ns.out or Path("results/show_run") / (f"{family}_{pref:g}_H{hidden}{'_all' if ns.all_patterns else ''}"
                                                 f"_seed{ns.show_run}.png")
