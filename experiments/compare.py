@@ -114,10 +114,12 @@ def build(cfg: Config):
     return problem, main
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
+def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> dict:
     problem, main = build(cfg)
+    device = run.device
     trained = train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device,
+                               backend=run.backend)
     out = score_rows(trained, n_train=n_train)
     k = problem.task_index(main)
     for name in cfg.probes:
@@ -137,7 +139,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
         raise ValueError(str(exc)) from None
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"), problem=problem,
                               n_train=n), label=f"n={n}",
-                 compute=partial(run_seeds, cfg=cfg, n_train=n, device=run.device,
+                 compute=partial(run_seeds, cfg=cfg, n_train=n, run=run,
                                  key=(NAME, VERSION, run.stream, cfg.problem, cfg.param, n)))
             for n in cfg.n_train]
 

@@ -111,17 +111,17 @@ def problem(cfg: Config):
     return make_problem("c93_parity", n_bits=cfg.n_bits, parity_bits=cfg.parity_bits)
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, device: str) -> dict:
+def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> dict:
     trained = train_conditions(problem(cfg), CONDITIONS, seeds, key=key, n_train=n_train, n_halt=cfg.n_halt,
-                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                               n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=run.device,
+                               backend=run.backend)
     return score_rows(trained, n_train=n_train)
 
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     parity = problem(cfg)  # validates the construction before anything runs
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "primary_n"), problem=parity, n_train=n),
-                 label=f"n={n}", compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, run.stream, n),
-                                                 device=run.device))
+                 label=f"n={n}", compute=partial(run_seeds, cfg=cfg, n_train=n, key=(NAME, VERSION, run.stream, n), run=run))
             for n in cfg.n_train]
 
 

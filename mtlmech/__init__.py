@@ -7,6 +7,13 @@ experiments; plots and report make figures and figures/REPORT.md; suite, console
 ``mtlmech`` command; results loads saved results (``mtlmech.load``, ``mtlmech.load_claims``).
 """
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning. With the default (spin, then sleep) two torch
+# threads ran the trainer 13-20x slower than one whenever another process used a core (README,
+# Speed). libgomp reads this when torch is first imported, so it only acts if mtlmech comes first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 __all__ = ["load", "load_claims"]

@@ -10,6 +10,7 @@ member's numbers do not depend on which other members share its batch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -93,18 +94,21 @@ def init_params(spec: NetSpec, member_keys: Sequence[tuple], *, device="cpu",
     alone, so it is the same on any device and in any batch.
     """
     sizes = spec.layer_sizes
-    per_member = []
-    for key in member_keys:
-        gen = torch_generator(*key, "init")
-        layers = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = spec.init_scale / fan_in ** 0.5
-            w = (torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-            b = (torch.rand(fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-            layers += [w, b]
-        per_member.append(layers)
-    return [torch.stack([m[i] for m in per_member]).to(device=device, dtype=dtype)
-            for i in range(2 * spec.n_layers)]
+    shapes = [shape for fan_in, fan_out in zip(sizes[:-1], sizes[1:]) for shape in ((fan_in, fan_out), (fan_out,))]
+    bounds = [spec.init_scale / fan_in ** 0.5 for fan_in in sizes[:-1] for _ in range(2)]
+    total = sum(math.prod(shape) for shape in shapes)
+    # One draw per member of all its uniforms (the CPU generator fills a tensor serially, so these are
+    # the numbers, in order, of one draw per tensor), then one scale-and-shift for all members.
+    uniforms = torch.empty(len(member_keys), total, dtype=torch.float64)
+    for i, key in enumerate(member_keys):
+        torch.rand(total, generator=torch_generator(*key, "init"), dtype=torch.float64, out=uniforms[i])
+    params, start = [], 0
+    for shape, bound in zip(shapes, bounds):
+        size = math.prod(shape)
+        u = uniforms[:, start:start + size].reshape(-1, *shape)
+        params.append(((u * 2 - 1) * bound).to(device=device, dtype=dtype))
+        start += size
+    return params
 
 
 def _activate_(z: torch.Tensor, kind: str) -> torch.Tensor:

@@ -129,12 +129,13 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
                      n_train: int, n_halt: int, n_test: int, net, train_spec: TrainSpec,
                      shared_data: bool = False, device: str = "cpu", dtype=torch.float32,
                      splits_for: Callable[[int], Splits] | None = None, select_on: str = "per_task",
-                     select: bool = True) -> Trained:
+                     select: bool = True, backend: str = "auto") -> Trained:
     """Train every (seed, condition, grid point) in one batch and keep, per seed and condition,
     the grid point chosen on the halt set; ``key`` names the config for all random streams.
 
     With ``select=False`` every grid point is kept (``choices[i]["chosen"]`` marks the halt-set
     choice), e.g. to choose one rate per condition on pilot seeds (:func:`pilot_rates`).
+    ``backend`` picks the trainer (``RunContext.backend``; see :func:`mtlmech.training.train`).
     ``net`` is a :class:`~mtlmech.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
     replaces the default per-seed draw (for experiments with their own data). With
     ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
@@ -181,7 +182,7 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
                    if train_spec.record_curves else None,
                    member_keys=[(*key, seed, c.name, c.tasks) for seed, c in members],
                    lr=[b * m for b, (m, _) in zip(base_lr, points)],
-                   weight_decay=[c.weight_decay for _, c in members], layer_lr=layer_lr)
+                   weight_decay=[c.weight_decay for _, c in members], layer_lr=layer_lr, backend=backend)
     reported = [[problem.task_index(t) for t in (members[g[0]][1].report or members[g[0]][1].tasks)] for g in groups]
     chosen = select_on_halt(result, groups, reported, select_on=select_on)
     keep = chosen if select else list(range(len(members)))

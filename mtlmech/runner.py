@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,13 +29,14 @@ SeedRecords = dict[int, dict]  # seed -> {"rows": [dict, ...], "extra": {...}}
 
 @dataclass
 class Unit:
-    """``key`` (JSON-able) identifies the configuration; ``compute(seeds)`` returns SeedRecords."""
+    """``key`` (JSON-able) identifies the configuration; ``compute(seeds)`` returns SeedRecords.
+    Do not change ``key`` after reading ``hash`` (hashed once: every result row carries it)."""
 
     key: dict
     compute: Callable[[list[int]], SeedRecords]
     label: str = ""
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return stable_hash(self.key)
 
@@ -63,10 +65,11 @@ def _timed_compute(compute: Callable[[list[int]], SeedRecords], seeds: list[int]
 def _check_records(unit: Unit, seeds: Sequence[int], out: SeedRecords, seconds: float) -> SeedRecords:
     if sorted(out) != sorted(seeds):
         raise RuntimeError(f"unit {unit.label or unit.hash} returned seeds {sorted(out)[:5]}… for {list(seeds)[:5]}…")
+    unit_hash = unit.hash
     for seed, rec in out.items():
         rec["seconds"] = seconds / len(seeds)
         for row in rec["rows"]:
-            row["unit"] = unit.hash
+            row["unit"] = unit_hash
             row["seed"] = seed
     return out
 

@@ -11,7 +11,12 @@ import numpy as np
 import torch
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(obj: Any) -> Any:
+    if type(obj) in _PLAIN:   # the common case first (same result as the general path below)
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):

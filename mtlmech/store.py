@@ -10,6 +10,10 @@ Layout under ``<out>/<experiment>/``::
 Every file is written to a temporary name and renamed into place, so a killed run never leaves
 a half-written file that reads as valid. A shard that fails to parse or whose checksum or
 contents do not match is reported, moved aside to ``*.corrupt`` (never deleted) and recomputed.
+
+A shard is one JSON document ``{"format", "unit", "checksum", "payload"}``. Since format 2 the
+checksum is the SHA-256 of the payload's serialized text exactly as it stands in the file (format 1,
+still read, hashed a canonical re-serialization of the parsed payload, which cost more than parsing).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Any
 
 from .seeding import canonical_json
 
-FORMAT = 1
+FORMAT = 2
+_PAYLOAD = ', "payload": '   # what precedes the payload text in a format-2 shard
 
 
 class CorruptCacheWarning(UserWarning):
@@ -53,7 +58,32 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def _checksum(payload: dict) -> str:
+    """Format 1: SHA-256 of the canonical JSON of the parsed payload."""
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def _text_checksum(payload_text: str) -> str:
+    """Format 2: SHA-256 of the payload's serialized text."""
+    return hashlib.sha256(payload_text.encode()).hexdigest()
+
+
+def _verified_payload(text: str, unit_hash: str) -> dict:
+    """The payload of a shard's text, or ValueError if its header or checksum does not match."""
+    doc = json.loads(text)
+    payload = doc["payload"]
+    if doc.get("unit") != unit_hash:
+        raise ValueError("header mismatch")
+    if doc.get("format") == 1:
+        ok = doc.get("checksum") == _checksum(payload)
+    elif doc.get("format") == FORMAT:
+        start = text.find(_PAYLOAD)
+        end = text.rstrip().rfind("}")
+        ok = start >= 0 and doc.get("checksum") == _text_checksum(text[start + len(_PAYLOAD):end])
+    else:
+        raise ValueError(f"unknown format {doc.get('format')!r}")
+    if not ok:
+        raise ValueError("checksum mismatch")
+    return payload
 
 
 class SeedCache:
@@ -70,11 +100,7 @@ class SeedCache:
             return results
         for path in sorted(self.dir.glob("seeds-*.json")):
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                payload = doc["payload"]
-                if doc.get("format") != FORMAT or doc.get("unit") != self.unit_hash \
-                        or doc.get("checksum") != _checksum(payload):
-                    raise ValueError("checksum or header mismatch")
+                payload = _verified_payload(path.read_text(encoding="utf-8"), self.unit_hash)
                 shard = {int(s): r for s, r in payload.items()}
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 moved = path.with_name(path.name + ".corrupt")
@@ -89,13 +115,13 @@ class SeedCache:
     def save(self, results: dict[int, dict]) -> Path:
         """Write one shard holding ``results`` (seed → record) atomically."""
         seeds = sorted(results)
-        payload = {str(s): results[s] for s in seeds}
+        payload_text = json.dumps({str(s): results[s] for s in seeds}, allow_nan=True)
+        checksum = _text_checksum(payload_text)
         path = self.dir / f"seeds-{seeds[0]:06d}-{seeds[-1]:06d}.json"
         if path.exists():  # a different seed set with the same range: keep both
-            path = self.dir / f"seeds-{seeds[0]:06d}-{seeds[-1]:06d}-{_checksum(payload)[:8]}.json"
-        atomic_write_text(path, json.dumps({"format": FORMAT, "unit": self.unit_hash,
-                                            "checksum": _checksum(payload), "payload": payload},
-                                           allow_nan=True))
+            path = self.dir / f"seeds-{seeds[0]:06d}-{seeds[-1]:06d}-{checksum[:8]}.json"
+        header = json.dumps({"format": FORMAT, "unit": self.unit_hash, "checksum": checksum})
+        atomic_write_text(path, header[:-1] + _PAYLOAD + payload_text + "}")
         return path
 
     def clear(self) -> None:

@@ -137,6 +137,7 @@ class TrainResult:
     train_loss_curve: torch.Tensor | None = None   # (B, E)
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
+    backend: str = "torch"                         # which trainer ran: "fused" or "torch"
 
     def take(self, index: Sequence[int]) -> "TrainResult":
         """The result restricted to members ``index`` (in that order)."""
@@ -274,7 +275,7 @@ def _select(t: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
 def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec: TrainSpec,
           task_weights: torch.Tensor, halt: Batch | None = None, test: Batch | None = None,
           member_keys: Sequence[tuple] | None = None, lr=None, weight_decay=None,
-          layer_lr=None) -> TrainResult:
+          layer_lr=None, backend: str = "auto") -> TrainResult:
     """Train every member; returns final parameters, per-task and shared early-stopping snapshots.
 
     ``task_weights`` (B, K) says which outputs each member trains (STL: a one-hot row; MTL: ones).
@@ -289,7 +290,12 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     member axis is compacted), so the work shrinks as members finish; since every operation acts
     on each member's slice alone, a member's numbers do not depend on when others stop. Without
     ``patience`` every member runs to ``epochs`` and ``stopped_by`` is ``"cap"``.
+
+    ``backend``: ``"auto"`` runs :mod:`mtlmech.fused` where it applies (one hidden layer, full
+    batch, CPU) and this PyTorch trainer, the reference, otherwise; ``"fused"`` or ``"torch"`` force one.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     ts = train_spec
     n_members = params[0].shape[0]
     device, dtype = params[0].device, params[0].dtype
@@ -299,6 +305,16 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     task_weights = torch.as_tensor(task_weights, dtype=dtype, device=device).reshape(n_members, n_tasks)
     lr_m, wd_m, layer_lr_m = resolve_member_settings(spec, ts, n_members, lr=lr, weight_decay=weight_decay,
                                                      layer_lr=layer_lr, like=params[0])
+    if backend != "torch":
+        from . import fused
+        why_not = fused.unsupported(spec, params, data, ts, task_weights, halt, test)
+        if why_not is None:
+            fused.announce(f"fused trainer, threads: {fused.get_threads()}")
+            return fused.train_fused(spec, params, data, ts, task_weights=task_weights, lr=lr_m, weight_decay=wd_m,
+                                     layer_lr=layer_lr_m, halt=halt, test=test)
+        if backend == "fused":
+            raise ValueError(f"backend='fused' does not apply: {why_not}")
+        fused.announce(f"PyTorch trainer (the fused path does not apply: {why_not})")
     shuffle_keys = None
     if ts.batch_size is not None and ts.batch_size < data.n_rows:
         if member_keys is None:

@@ -1,5 +1,6 @@
 """Shared test settings."""
 
+import mtlmech  # noqa: F401, I001  (first, before torch loads: its OpenMP wait policy, mtlmech/__init__.py)
 import pytest
 
 # A parity_tasks run small enough for a test (a second or two): two sizes, tiny nets, two rates.

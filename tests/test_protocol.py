@@ -115,3 +115,10 @@ def test_pilot_rates_pick_the_lowest_mean_halt_per_condition():
             if c.name == cond:
                 means.setdefault(ch["lr_mult"], []).append(float(everything.result.best_halt[i, 0]))
         assert rates[cond] == (min(means, key=lambda m: np.mean(means[m])), 1.0)
+
+
+def test_backend_is_passed_to_the_trainer():
+    assert run(seeds=(0,), spec=dataclasses.replace(SPEC, epochs=20)).result.backend == "fused"
+    torch_run = train_conditions(pair(), CONDITIONS, [0], key=("protocol-test",), n_train=40, n_halt=40, n_test=60,
+                                 net=dict(hidden=(6,)), train_spec=dataclasses.replace(SPEC, epochs=20), backend="torch")
+    assert torch_run.result.backend == "torch"
