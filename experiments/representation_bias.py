@@ -167,23 +167,23 @@ def construction(family: str, pref: float) -> RBConstruction:
 
 
 def train_point(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden: int, all_patterns: bool,
-                key: tuple, device: str):
+                key: tuple, device: str, backend: str = "auto"):
     """Train every condition on every grid point for every seed in one batch (same rows and initial
     weights per seed) and keep each condition's rate chosen on the halt set: (construction, Trained)."""
     rb = construction(family, pref)
     trained = train_conditions(rb, CONDITIONS, seeds, key=key, n_train=0, n_halt=0, n_test=0,
                                net=replace(cfg.net, hidden=(hidden,)), train_spec=cfg.train, device=device,
-                               splits_for=lambda seed: rb.splits(numpy_rng(*key, seed, "data"),
+                               backend=backend, splits_for=lambda seed: rb.splits(numpy_rng(*key, seed, "data"),
                                                                  None if all_patterns else cfg.n_train))
     return rb, trained
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden: int, all_patterns: bool,
-              key: tuple, device: str) -> dict:
+              key: tuple, device: str, backend: str = "auto") -> dict:
     """Train one point (``train_point``) and label each trained output by the minimum it reached, at
     its own best-halt snapshot; the first ``n_examples`` seeds' MTL hidden layers go to extras."""
     rb, trained = train_point(seeds, cfg=cfg, family=family, pref=pref, hidden=hidden, all_patterns=all_patterns,
-                              key=key, device=device)
+                              key=key, device=device, backend=backend)
     return label_rows(rb, trained, cfg, device, family=family, pref=pref, hidden=hidden, all_patterns=all_patterns)
 
 
@@ -264,7 +264,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
                           label=f"{p['family']} knob={p['pref']:g} H={p['hidden']}"
                                 f"{' all patterns' if p['all_patterns'] else f' n={cfg.n_train}'}",
                           compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION, run.stream, *p.values()),
-                                          device=run.device, **p)))
+                                          device=run.device, backend=run.backend, **p)))
     return units
 
 
@@ -817,6 +817,7 @@ def show_run(argv: list[str]) -> int:
     ap.add_argument("--all-patterns", action="store_true", help="the point trained on every trainable pattern")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="full", help="training settings of this profile")
     ap.add_argument("--stream", choices=("confirm", "pilot", "quick"), help="seed stream (default: the profile's)")
+    ap.add_argument("--backend", choices=("auto", "torch", "fused"), default="auto", help="trainer (as the run's)")
     ap.add_argument("--out", type=Path, help="PNG to write (default: results/show_run/<point>_seed<SEED>.png)")
     ns = ap.parse_args(argv)
     profile = {k: v for k, v in PROFILES[ns.profile].items() if k != "seeds"}
@@ -826,7 +827,7 @@ def show_run(argv: list[str]) -> int:
     family, pref, hidden = parse_point(ns.point or cfg.exp1, cfg.net.hidden[0])
     point = dict(family=family, pref=pref, hidden=hidden, all_patterns=ns.all_patterns)
     rb, trained = train_point([ns.show_run], cfg=cfg, key=(NAME, VERSION, stream, *point.values()), device="cpu",
-                              **point)
+                              backend=ns.backend, **point)
     rows = label_rows(rb, trained, replace(cfg, n_examples=0), "cpu", **point)[ns.show_run]["rows"]
     r = trained.result
     fig, axes = plots.new_figure(ncols=3, nrows=2, width=4.0, height=2.6)
