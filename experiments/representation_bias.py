@@ -136,7 +136,7 @@ class Config:
         "help": "phase diagram (all patterns) beyond the claim points: family:knob:hidden"})
     net: NetConfig = NetConfig(hidden=(8,))
     train: TrainSpec = TrainSpec(lr=1.0, momentum=0.9, epochs=20_000, eval_every=10, patience=100, min_delta=1e-3,
-                                 lr_grid=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0))
+                                 lr_grid=(0.25, 1.0, 4.0, 16.0, 64.0, 256.0))
     threshold: float = field(default=0.9, metadata={"help": "label threshold on the agreement score"})
     used_fraction: float = field(default=0.1, metadata={"help": "a unit is used by an output at ≥ this share of its "
                                                                  "largest sensitivity"})
@@ -321,6 +321,21 @@ PILOT_V2 = [
                "B 1.00; STL T' .38/.30/.33; MTL T' .45/.31/.23. silent: STL T' .23/.39/.38, MTL T' .27/.50/.23. "
                "fixed: STL T' .39/.33/.28, MTL T' .23/.45/.31. ~3 s per 64 seeds per point (21 nets per seed)."},
 ]
+# A first launch of the full profile (confirmatory stream) ran with the Config's old default grid
+# 1×{1/4, 1/2, 1, 2, 4, 8} instead of the pre-registered one: the Config default had not been updated.
+# Stopped after 4 of 12 points when the top edge was seen chosen by 40-100 % of seeds; its numbers are
+# kept here, and the full profile was rerun with the pre-registered grid (fresh cache keys).
+ABORTED_LAUNCH = {
+    "grid": "1×{1/4,1/2,1,2,4,8} (not the pre-registered grid)", "seeds": 1100,
+    "top-edge share": "STL .75-1.00, MTL .40-.99", "cap fraction": "≤ .026",
+    "exp1 (data q=0, 36 rows)": "STL T A/B/mixed .39/.40/.21, STL T' .38/.38/.25; MTL T .81/.08/.11, T' .80/.08/.12; "
+                                "switches towards A: T 288 vs 6, T' 263 vs 6",
+    "exp2 (data q=1, 36 rows)": "STL T B .996; STL T' A/C/mixed .40/.40/.21; MTL T B .985; MTL T' .41/.40/.20; "
+                                "T' switches A→C 79 vs C→A 86",
+    "rb3 (all patterns)": "STL T .47/.42/.12, T' .47/.44/.10; MTL T .80/.14/.06, T' .81/.15/.04",
+    "silent (all patterns)": "STL T B 1.00; STL T' A/C/mixed .44/.45/.12; MTL T' .41/.47/.12; switches A→C 37 vs "
+                             "C→A 22 (one-sided p .034)",
+}
 SUPERSEDED = {}   # claim ID -> why its v1 verdict changed (filled when the v2 results are in)
 
 
@@ -573,13 +588,19 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     figures = [plot_outcomes(tables, cfg, outdir), plot_tide(runs, tables, cfg, outdir), plot_phase(phase, cfg, outdir),
                plot_examples(extras, runs, cfg, outdir)]
     tried = [{"stage": "v1 pilot", **p} for p in PILOT_V1] + [{"stage": "v2 pilot", **p} for p in PILOT_V2] + [
+        {"stage": "v2 aborted full launch (wrong grid)", **ABORTED_LAUNCH}] + [
         {"stage": "v2 committed", "points": tables["points"],
          "grid": [cfg.train.lr * m for m in cfg.train.lr_grid], "patience": cfg.train.patience,
          "eval_every": cfg.train.eval_every, "min_delta": cfg.train.min_delta, "cap": cfg.train.epochs,
          "rates": {name: {cell: {lab: round(v[lab]["rate"], 3) for lab in ("A", v["other"], "mixed")}
                           for cell, v in t.items()} for name, t in tables["outcomes"].items()}}]
+    halfwidth = {col: float(max((ci[1] - ci[0]) / 2 for ci in phase[col])) if len(phase) else float("nan")
+                 for col in ("other_ci", "mixed_ci", "share_other_ci")}
     return Findings(claims=claims, constructions_tried=tried, figures=figures, superseded=SUPERSEDED,
                     tables={**tables, "phase": phase.to_dict(orient="records"), "training_by_point": training_summary(runs),
+                            "phase_largest_ci_halfwidth": {"rate of the other minimum": halfwidth["other_ci"],
+                                                           "mixed rate": halfwidth["mixed_ci"],
+                                                           "conditional share": halfwidth["share_other_ci"]},
                             "v1_overlap_family": V1_OVERLAP_NOTE})
 
 

@@ -160,3 +160,12 @@ def test_config_rejects_bad_points():
     with pytest.raises(ValueError):
         rb_exp.Config(phase=("nope:1:8",))
     assert rb_exp.parse_point("silent:1:16", 8) == ("silent", 1.0, 16)
+
+
+def test_default_training_settings_are_the_preregistered_ones():
+    """The docstring pre-registers the grid, patience, min_delta and cap; the Config must run them
+    (a first full launch ran an older default grid)."""
+    t = rb_exp.Config().train
+    assert (t.lr, t.lr_grid) == (1.0, (0.25, 1.0, 4.0, 16.0, 64.0, 256.0))
+    assert (t.patience, t.eval_every, t.min_delta, t.epochs) == (100, 10, 1e-3, 20_000)
+    assert "1 × {1/4, 1, 4, 16, 64, 256}" in rb_exp.__doc__ and rb_exp.PROFILES["full"]["seeds"] == 1100
