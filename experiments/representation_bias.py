@@ -650,11 +650,12 @@ def outcome_bars(ax, table: dict, title: str) -> None:
     ax.grid(False, axis="x")
 
 
-def label_legend(fig) -> None:
+def label_legend(ax) -> None:
+    """The label colours, above ``ax``'s title (attached to the axes so the layout keeps room for it)."""
     from matplotlib.patches import Patch
     handles = [Patch(color=LABEL_COLORS[k], label=v) for k, v in
                (("A", "A (shared minimum)"), ("B", "B (T's own)"), ("C", "C (T''s own)"), ("mixed", "mixed"))]
-    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.1), ncol=4, fontsize=8, frameon=False)
 
 
 def plot_outcomes(tables: dict, cfg: Config, outdir: Path) -> str:
@@ -663,12 +664,11 @@ def plot_outcomes(tables: dict, cfg: Config, outdir: Path) -> str:
     fig, axes = plots.new_figure(ncols=3, width=4.4, height=3.6)
     for ax, (name, title) in zip(axes[0], panels):
         outcome_bars(ax, tables["outcomes"][name], title)
-    label_legend(fig)
+    label_legend(axes[0, 1])
     n = tables["outcomes"]["exp1"]["STL T"]["n"]
     plots.caption(fig, f"Which minimum each run reached (share of runs, every seed counted; n = {n} seeds per bar; "
                        f"error bars: 95% Wilson CI of the A share). Exp. 1/2: {tables['points']['exp1']} / "
                        f"{tables['points']['exp2']}. {CONDITION_NOTE}")
-    fig.subplots_adjust(top=0.76, bottom=0.25)
     return plots.save(fig, outdir / "outcomes.png")
 
 
@@ -715,7 +715,7 @@ def plot_tide(runs: pd.DataFrame, tables: dict, cfg: Config, outdir: Path) -> st
     ax = axes[0, 1]
     ax.bar(x - width / 2, to_c, width, color=LABEL_COLORS["C"], label="STL A → MTL C")
     ax.bar(x + width / 2, from_c, width, color=LABEL_COLORS["A"], label="STL C → MTL A")
-    ax.set(ylabel="seeds", title="Seeds whose T' switched minimum")
+    ax.set(ylabel="seeds", title="T' switches, tuned STL → tuned MTL")
     ax.legend(fontsize=7)
     for a in axes[0]:
         a.set_xticks(x, [name for name, _ in pts], fontsize=7)
@@ -725,7 +725,6 @@ def plot_tide(runs: pd.DataFrame, tables: dict, cfg: Config, outdir: Path) -> st
     plots.caption(fig, f"Experiment 2 and the new tide families (H = {cfg.net.hidden[0]} hidden units; n = {n} seeds "
                        f"per point; error bars: 95% Wilson CIs). A tide is T' choosing C more often with T than alone "
                        f"(left: above the STL marker; middle: purple bar taller). {CONDITION_NOTE}")
-    fig.subplots_adjust(bottom=0.27)
     return plots.save(fig, outdir / "tide.png")
 
 
@@ -759,13 +758,13 @@ def plot_phase(phase: pd.DataFrame, cfg: Config, outdir: Path) -> str:
             ax.set_xticks(sorted(sel["hidden"].unique()), [str(v) for v in sorted(sel["hidden"].unique())])
         ax.title.set_fontsize(9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, frameon=False)
+    axes[0, 1].legend(handles, labels, loc="lower center", bbox_to_anchor=(1.1, 1.1), ncol=4, fontsize=8,
+                      frameon=False)
     n = int(phase["n"].min()) if len(phase) else 0
     plots.caption(fig, f"Training on every trainable pattern; share among runs that reached one of the task's two "
                        f"minima (mixed runs are in summary.json). n = {n} seeds per point; error bars: 95% Wilson CIs "
                        f"(half-width ≤ {1.96 * 0.5 / np.sqrt(max(n, 1)):.3f} of all runs). (a, b) {h} hidden units. "
                        + CONDITION_NOTE)
-    fig.subplots_adjust(top=0.8, bottom=0.3)
     return plots.save(fig, outdir / "phase_diagram.png")
 
 
@@ -821,7 +820,6 @@ def plot_examples(extras: dict, runs: pd.DataFrame, cfg: Config, outdir: Path) -
                                                       f"T' → {pic['labels'][1]} ({what}; lr {pic['lr']:g})")
     plots.caption(fig, f"Hidden layer of two MTL runs of experiment 1 ({describe_point(e1, cfg)}). {PICTURE_NOTE} "
                        f"Any run: python experiments/representation_bias.py --show-run SEED.")
-    fig.subplots_adjust(bottom=0.16)
     return plots.save(fig, outdir / "hidden_units.png")
 
 
@@ -863,7 +861,6 @@ def show_run(argv: list[str]) -> int:
                                                       f"{int(r.stop_epoch[i])} ({r.stopped_by[i]})", outputs=c.tasks)
     plots.caption(fig, f"Seed {ns.show_run} ({stream} stream, {ns.profile} profile), {describe_point(point, cfg)}. "
                        f"{PICTURE_NOTE} STL: trained on one task; MTL: on both; learning rates chosen on the halt set.")
-    fig.subplots_adjust(bottom=0.16)
     out = ns.out or Path("results/show_run") / (f"{family}_{pref:g}_H{hidden}{'_all' if ns.all_patterns else ''}"
                                                 f"_seed{ns.show_run}.png")
     plots.save(fig, out)
