@@ -338,7 +338,18 @@ ABORTED_LAUNCH = {
     "silent (all patterns)": "STL T B 1.00; STL T' A/C/mixed .44/.45/.12; MTL T' .41/.47/.12; switches A→C 37 vs "
                              "C→A 22 (one-sided p .034)",
 }
-SUPERSEDED = {}   # claim ID -> why its v1 verdict changed (filled when the v2 results are in)
+SUPERSEDED = {   # claim ID -> why its v1 verdict changed
+    "RB1a": "v1's band on unconditional rates counted the ~22 % mixed runs against both minima; v2 judges the share "
+            "among runs that reached a minimum (A/(A+B) .50, A/(A+C) .50, both inside the band); the mixed rate is "
+            "its own claim RB1m, which fails (.36 with tuned rates)",
+    "RB2a": "v1 set T's preference by scaling B's input lines, which T' also sees (T''s mixed rate rose .20 → .38); "
+            "v2 puts it on T's labels only (data q = 1): STL-T B share 1.00, STL-T' A share .48, inside the band",
+    "RB2b": "v1 (disjoint k = 3) counted mixed runs against B; v2 (data q = 1) judges the share among runs that "
+            "reached a minimum: MTL-T B share 1.00 [.997, 1] (1.4 % mixed)",
+    "RB2c": "v1's experiment 2 changed T''s inputs, so T' was not indifferent alone; with T's preference on T's labels "
+            "only, T''s C share is .48 [.45, .51] with T and .52 alone (A→C 60 vs C→A 76 switches): no tide, but "
+            "neither interval clears its pre-registered line, so inconclusive rather than not replicated",
+}
 
 
 # -- analysis ---------------------------------------------------------------------------------
