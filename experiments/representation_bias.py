@@ -771,8 +771,7 @@ def plot_phase(phase: pd.DataFrame, cfg: Config, outdir: Path) -> str:
             ax.set_xticks(sorted(sel["hidden"].unique()), [str(v) for v in sorted(sel["hidden"].unique())])
         ax.title.set_fontsize(9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    axes[0, 1].legend(handles, labels, loc="lower center", bbox_to_anchor=(1.1, 1.1), ncol=4, fontsize=8,
-                      frameon=False)
+    axes[0, 2].legend(handles, labels, loc="lower center", ncol=2, fontsize=7)   # an empty region of the panel
     n = int(phase["n"].min()) if len(phase) else 0
     plots.caption(fig, f"Training on every trainable pattern; share among runs that reached one of the task's two "
                        f"minima (mixed runs are in summary.json). n = {n} seeds per point; error bars: 95% Wilson CIs "
@@ -808,31 +807,38 @@ def draw_picture(ax_w, ax_s, pic: dict, title: str, outputs: tuple[str, ...] = T
         ax_s.bar(x + (j - (len(outputs) - 1) / 2) * width, sens[TASKS.index(task)], width,
                  color={"T": "#444444", "T'": "#9467bd"}[task], label=f"output {task}")
     ax_s.axhline(0.1, color="grey", lw=0.8, ls=":")
-    ax_s.set_xticks(x, units, fontsize=7)
+    ax_s.set_xticks(x, [str(u + 1) for u in x], fontsize=7)
     ax_s.set(ylabel="sensitivity\n(÷ output's largest)", xlim=(-0.6, len(x) - 0.4), ylim=(0, 1.05))
     ax_s.legend(fontsize=6)
 
 
 def plot_examples(extras: dict, runs: pd.DataFrame, cfg: Config, outdir: Path) -> str:
-    """Two saved MTL runs of experiment 1: one where both tasks reached A, one where they split."""
-    e1 = experiment_points(cfg)["exp1"]
-    units = set(at_point(runs, **e1)["unit"])
-    pics = sorted(((int(seed), pic) for unit, seeds in extras.items() if unit in units for seed, pic in seeds.items()),
-                  key=lambda t: t[0])
-    picks = [next(((s, p) for s, p in pics if p["labels"] == ["A", "A"]), None),
-             next(((s, p) for s, p in pics if "mixed" not in p["labels"] and p["labels"] != ["A", "A"]), None)]
-    fig, axes = plots.new_figure(ncols=2, nrows=2, width=4.2, height=2.6)
-    for col, (hit, what) in enumerate(zip(picks, ("both tasks in A", "tasks split"))):
+    """Two saved MTL runs: one of experiment 1 where both tasks reached A, and the first saved run of
+    a tide family (else experiment 2) where the tasks split (T in B, T' in C)."""
+    pts = experiment_points(cfg)
+
+    def saved(point: dict) -> list[tuple[int, dict]]:
+        units = set(at_point(runs, **point)["unit"])
+        return sorted(((int(seed), pic) for unit, seeds in extras.items() if unit in units
+                       for seed, pic in seeds.items()), key=lambda t: t[0])
+
+    split = next(((point, (s, p)) for point in [*(pts[f"tide:{f}"] for f in cfg.tide), pts["exp2"]]
+                  for s, p in saved(point) if p["labels"] == ["B", "C"]), (pts["exp2"], None))
+    picks = [(pts["exp1"], next(((s, p) for s, p in saved(pts["exp1"]) if p["labels"] == ["A", "A"]), None),
+              "both tasks in A"), (*split, "tasks split")]
+    fig, axes = plots.new_figure(ncols=2, nrows=2, width=4.4, height=3.4)
+    for col, (point, hit, what) in enumerate(picks):
         if hit is None:
             for r in range(2):
                 axes[r, col].set_axis_off()
             axes[0, col].text(0.5, 0.5, f"no saved run with {what}", ha="center", transform=axes[0, col].transAxes)
             continue
         seed, pic = hit
-        draw_picture(axes[0, col], axes[1, col], pic, f"MTL, seed {seed}: T → {pic['labels'][0]}, "
-                                                      f"T' → {pic['labels'][1]} ({what}; lr {pic['lr']:g})")
-    plots.caption(fig, f"Hidden layer of two MTL runs of experiment 1 ({describe_point(e1, cfg)}). {PICTURE_NOTE} "
-                       f"Any run: python experiments/representation_bias.py --show-run SEED.")
+        where = f"{point['family']} {'q' if point['family'] == 'data' else 'knob'}={point['pref']:g}"
+        draw_picture(axes[0, col], axes[1, col], pic, f"MTL, {where}, seed {seed} ({what}):\n"
+                                                      f"T → {pic['labels'][0]}, T' → {pic['labels'][1]}, lr {pic['lr']:g}")
+    plots.caption(fig, f"{PICTURE_NOTE} Any run: python experiments/representation_bias.py --show-run SEED "
+                       f"[--point family:knob --all-patterns].")
     return plots.save(fig, outdir / "hidden_units.png")
 
 
