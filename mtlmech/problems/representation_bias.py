@@ -64,6 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import require_memory
 from ..tasks import Dataset, Splits
 
 FAMILIES = ("disjoint", "overlap", "data", "silent", "fixed")
@@ -91,6 +92,8 @@ class RBConstruction:
             raise ValueError(f"{self.family} family: pref is an input scale > 0, got {self.pref}")
         if self.n_irrelevant < 0:
             raise ValueError("n_irrelevant must be ≥ 0")
+        n = self.n_relevant + self.n_irrelevant   # all_patterns() enumerates 2^n patterns as float64
+        require_memory(2.0 ** n * n * 8, f"n_irrelevant={self.n_irrelevant}: the table of all 2^{n} input patterns")
 
     @property
     def bits(self) -> dict[str, tuple[int, int]]:
