@@ -30,18 +30,16 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from mtlmech import plots
 from mtlmech.analysis import group_means, paired, paired_claim
 from mtlmech.cli import RunContext
 from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
 from mtlmech.nets import NetConfig
-from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
+from mtlmech.protocol import Trained, score_rows, stl_mtl_conditions, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng, stable_hash
 from mtlmech.stats import holm
-from mtlmech.tasks import as_batch, load_plugin, make_problem, problem_descriptions
+from mtlmech.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
 from mtlmech.training import TrainSpec
 
 NAME = "compare"
@@ -95,7 +93,10 @@ def problem_params(cfg: Config) -> dict:
 def build(cfg: Config):
     """The problem and its main task, checked against the network (targets a sigmoid output can reach)."""
     if cfg.plugin:
-        load_plugin(cfg.plugin)
+        try:
+            load_plugin(cfg.plugin)
+        except PluginError as exc:
+            raise ValueError(f"--plugin: {exc}") from None
     try:
         problem = make_problem(cfg.problem, **problem_params(cfg))
     except TypeError as exc:
@@ -114,14 +115,19 @@ def build(cfg: Config):
     return problem, main
 
 
-def run_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> dict:
+def train_seeds(seeds: list[int], *, cfg: Config, n_train: int, key: tuple, run: RunContext) -> Trained:
     problem, main = build(cfg)
-    device = run.device
-    trained = train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
-                               n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device,
-                               backend=run.backend)
+    return train_conditions(problem, stl_mtl_conditions(problem, [main]), seeds, key=key, n_train=n_train,
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train,
+                            device=run.device, backend=run.backend)
+
+
+def score_seeds(trained: Trained, *, cfg: Config, n_train: int, key: tuple) -> dict:
+    """score_rows plus the main task's error and MSE on each probe set named by ``--probes``."""
     out = score_rows(trained, n_train=n_train)
+    problem, main = trained.problem, cfg.main_task or trained.problem.task_names[0]
     k = problem.task_index(main)
+    device = trained.result.final[0].device
     for name in cfg.probes:
         rows = [problem.probe(numpy_rng(*key, seed, "probe", name), name, cfg.n_probe) for seed, _ in trained.members]
         scores = trained.result.evaluate(as_batch(rows, device=device), "per_task")
@@ -137,11 +143,14 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
         problem, _ = build(cfg)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from None
-    return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"), problem=problem,
-                              n_train=n), label=f"n={n}",
-                 compute=partial(run_seeds, cfg=cfg, n_train=n, run=run,
-                                 key=(NAME, VERSION, run.stream, cfg.problem, cfg.param, n)))
-            for n in cfg.n_train]
+    units = []
+    for n in cfg.n_train:
+        key = (NAME, VERSION, run.stream, cfg.problem, cfg.param, n)
+        units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("n_train", "plugin", "primary_n"),
+                                       problem=problem, n_train=n), label=f"n={n}",
+                          train=partial(train_seeds, cfg=cfg, n_train=n, run=run, key=key),
+                          score=partial(score_seeds, cfg=cfg, n_train=n, key=key)))
+    return units
 
 
 def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
@@ -205,8 +214,8 @@ if __name__ == "__main__":
                 sys.exit(2)
             try:
                 load_plugin(args[at])
-            except (FileNotFoundError, SyntaxError, ImportError) as exc:
-                print(f"error: --plugin {args[at]}: {exc}", file=sys.stderr)
+            except PluginError as exc:
+                print(f"error: --plugin: {exc}", file=sys.stderr)
                 sys.exit(2)
         for name, text in problem_descriptions().items():
             print(f"{name:22s} {text}")

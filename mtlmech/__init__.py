@@ -4,7 +4,8 @@ Modules: inputs, features, tasks (+ problems/) build synthetic problems; nets, t
 train STL and MTL nets many seeds at a time; probes, curves, controls, sharing, trend measure what
 they learned; stats, analysis test claims; runner, store, experiment, cli, provenance run and cache
 experiments; plots and report make figures and figures/REPORT.md; suite, console and paths are the
-``mtlmech`` command; results loads saved results (``mtlmech.load``, ``mtlmech.load_claims``).
+``mtlmech`` command; results loads saved results (``mtlmech.load``, ``mtlmech.load_claims``); retraining re-trains one
+saved run and returns its nets (``mtlmech.retrain``).
 """
 
 import os
@@ -16,12 +17,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "load_claims"]
+__all__ = ["load", "load_claims", "retrain"]
 
 
 def __getattr__(name: str):
-    """``mtlmech.load`` and ``mtlmech.load_claims`` (imported on first use: pandas loads only then)."""
-    if name in __all__:
+    """``mtlmech.load``, ``mtlmech.load_claims`` and ``mtlmech.retrain`` (imported on first use: pandas
+    and torch load only then)."""
+    if name in ("load", "load_claims"):
         from . import results
         return getattr(results, name)
+    if name == "retrain":
+        from .retraining import retrain
+        return retrain
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from .stats import ClaimResult, mean_ci, paired_bootstrap_ci, paired_wilcoxon
 def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
            by: Sequence[str] = (), task: str | None = None) -> pd.DataFrame:
     """Per group of ``by``: mean of treatment − control over seeds (paired), bootstrap CI,
-    one-sided Wilcoxon p-values in both directions, and counts of pairs and diverged runs."""
+    one-sided Wilcoxon p-values in both directions, and counts of pairs, diverged and saturated runs."""
     df = runs if task is None else runs[runs["task"] == task]
     by = list(by)
     out = []
@@ -28,6 +28,8 @@ def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
         wide = g.pivot_table(index="seed", columns="condition", values=metric, aggfunc="first")
         div = g.pivot_table(index="seed", columns="condition", values="diverged", aggfunc="first") \
             if "diverged" in g else None
+        sat = g.assign(saturated=g["saturated"].fillna(False).astype(bool)).pivot_table(
+            index="seed", columns="condition", values="saturated", aggfunc="first") if "saturated" in g else None
         if treatment not in wide or control not in wide:
             continue
         a, b = wide[treatment].to_numpy(float), wide[control].to_numpy(float)
@@ -37,6 +39,8 @@ def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
         row.update(n=int(len(a)), n_nonfinite=int((~finite).sum()),
                    n_diverged_treatment=int(div[treatment].sum()) if div is not None else 0,
                    n_diverged_control=int(div[control].sum()) if div is not None else 0,
+                   n_saturated_treatment=int(sat[treatment].sum()) if sat is not None else 0,
+                   n_saturated_control=int(sat[control].sum()) if sat is not None else 0,
                    mean_treatment=float(np.nanmean(a)), mean_control=float(np.nanmean(b)),
                    diff=diff, ci_low=lo, ci_high=hi,
                    p_less=paired_wilcoxon(a[finite], b[finite], "less"),
@@ -75,4 +79,6 @@ def paired_claim(row, *, id: str, statement: str, source: str, test: str, direct
                                 "mean_control": float(row["mean_control"]),
                                 "n_diverged_treatment": int(row["n_diverged_treatment"]),
                                 "n_diverged_control": int(row["n_diverged_control"]),
+                                "n_saturated_treatment": int(row.get("n_saturated_treatment", 0)),
+                                "n_saturated_control": int(row.get("n_saturated_control", 0)),
                                 "frac_seeds_treatment_lower": float(row["frac_treatment_better"]), **details})

@@ -7,6 +7,7 @@ A claim's ``source`` field (in ``summary.json``) names one or more of these keys
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 CITATIONS: dict[str, str] = {
     "C93": "R. Caruana, \"Multitask Learning: A Knowledge-Based Source of Inductive Bias\", Proceedings of the "
@@ -39,3 +40,8 @@ def reference(key: str) -> str:
         return CITATIONS[key]
     except KeyError:
         raise KeyError(f"unknown citation key {key!r}; known: {', '.join(CITATIONS)}") from None
+
+
+def linked(source: str, link: Callable[[str], str]) -> str:
+    """``source`` with each citation key in it replaced by ``link(key)`` (e.g. a markdown link)."""
+    return _KEY.sub(lambda m: link(m.group(1)), source or "")

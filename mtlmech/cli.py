@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class RunOptions:
     stream: str = "confirm"
     backend: str = "auto"
     seed_ids: tuple[int, ...] | None = None
+    given: dict[str, Any] = dataclasses.field(default_factory=dict)   # config flags given: dest -> value
 
     @property
     def seed_list(self) -> list[int]:
@@ -108,6 +110,15 @@ def _number(elem: Any) -> Any:
     return parse
 
 
+def _out_path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("an empty --out would write into the current folder")
+    return Path(text)
+
+
+_out_path.__name__ = "folder"
+
+
 def _config_fields(config_cls: type, prefix: str = "") -> list[tuple[str, Any, str, dict, Any]]:
     """(dest, element type, kind, metadata, default) for every flag of a config dataclass, with
     nested dataclass fields flattened to ``outer.inner`` names."""
@@ -132,7 +143,7 @@ def build_parser(prog: str, description: str, config_cls: type, *, seeds_default
     common.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 0..N-1 {seeds_default_note}")
     common.add_argument("--seed-ids", type=int, nargs="+", default=None, metavar="SEED",
                         help="run exactly these seeds (e.g. to re-check single committed runs); overrides --seeds")
-    common.add_argument("--out", type=Path, default=None,
+    common.add_argument("--out", type=_out_path, default=None,
                         help="output root (default: figures/ for full, results/quick/ for quick)")
     common.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     common.add_argument("--force", action="store_true", help="recompute even if cached")
@@ -193,6 +204,50 @@ def _apply(config_cls: type, base: Any, values: dict[str, Any]) -> Any:
     return dataclasses.replace(base, **kwargs) if base is not None else config_cls(**kwargs)
 
 
+def flags_named(message: str, given: dict[str, Any]) -> bool:
+    """Whether ``message`` already names one of the ``given`` config flags."""
+    return any("--" + dest.replace("_", "-") in message for dest in given)
+
+
+def with_flag(message: str, given: dict[str, Any], fails: Callable[[dict[str, Any]], bool]) -> str:
+    """``message`` led by the flag(s) that cause it: each given flag alone is tried with ``fails``
+    (True when that setting alone raises); a message that already names a flag is kept."""
+    if flags_named(message, given):
+        return message
+    culprits = [dest for dest in given if fails({dest: given[dest]})]
+    if not culprits:
+        return message
+    shown = " ".join("--" + d.replace("_", "-") + " " + _show(given[d]) for d in culprits)
+    return f"{shown}: {message}"
+
+
+def build_config(config_cls: type, profile: dict[str, Any], given: dict[str, Any]) -> Any:
+    """The config of ``profile`` (field overrides) with the ``given`` flags applied; a bad value is
+    a UsageError that names its flag."""
+    def build(values: dict[str, Any]) -> Any:
+        return _apply(config_cls, _apply(config_cls, None, profile), values)
+    try:
+        return build(given)
+    except (ValueError, TypeError) as exc:
+        def fails(one: dict[str, Any]) -> bool:
+            try:
+                build(one)
+            except (ValueError, TypeError):
+                return True
+            return False
+        raise UsageError(with_flag(str(exc), given, fails)) from None
+
+
+def check_device(device: str) -> None:
+    """``--device``: cpu, mps, or cuda[:N] on a machine that has CUDA."""
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: CUDA is not available on this machine")
+    elif device not in ("cpu", "mps"):
+        raise UsageError(f"--device must be cpu or cuda[:N], got {device!r}")
+
+
 def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dict],
           argv: list[str] | None = None) -> tuple[Any, RunOptions]:
     """Parse ``argv`` into (config, run options). Profiles map to field overrides plus ``seeds``."""
@@ -210,17 +265,13 @@ def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dic
         value = getattr(ns, dest)
         if value is not _UNSET:
             given[dest] = tuple(value) if isinstance(value, list) else value
-    try:
-        cfg = _apply(config_cls, _apply(config_cls, None, profile), given)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
-    if ns.device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {ns.device}: CUDA is not available on this machine")
-    elif ns.device not in ("cpu", "mps"):
-        raise UsageError(f"--device must be cpu or cuda[:N], got {ns.device!r}")
+    from .checks import check_value, dask_spec
+    for dest, value in given.items():
+        check_value(dest, value)
+    cfg = build_config(config_cls, profile, given)
+    dask_spec(ns.dask)
+    check_device(ns.device)
     stream = "pilot" if ns.pilot else STREAMS[ns.profile]
     return cfg, RunOptions(profile=ns.profile, seeds=seeds, out=ns.out, device=ns.device, force=ns.force,
                            replot=ns.replot, dask=ns.dask, progress=ns.progress, stream=stream, backend=ns.backend,
-                           seed_ids=tuple(ns.seed_ids) if ns.seed_ids is not None else None)
+                           seed_ids=tuple(ns.seed_ids) if ns.seed_ids is not None else None, given=given)

@@ -25,8 +25,10 @@ from .provenance import provenance
 from .runner import Unit, run_units
 from .provenance import relative_args
 from .seeding import canonical_json
-from .stats import ClaimResult, judge
-from .store import atomic_write_json, atomic_write_text
+from .stats import MIN_RUNS, ClaimResult, judge
+from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
+from .outputs import DATA_FILES, FolderLock, OutputSet, recover, verify
+from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
 from .training import resolve_backend
 
 
@@ -83,6 +85,11 @@ def training_record(runs: pd.DataFrame) -> dict[str, Any]:
     nets = _member_rows(runs)
     out: dict[str, Any] = {"n": int(len(nets))}
     out["cap_fraction"] = float((nets["stopped_by"] == "cap").mean()) if "stopped_by" in nets and len(nets) else None
+    keys = [c for c in ("unit", "seed", "condition", "trained_tasks") if c in runs.columns]
+    for flag in ("diverged", "saturated"):   # nets with the flag on any reported task (saturated: missing in old caches)
+        if flag in runs and len(runs):
+            flags = runs[flag].astype("boolean").fillna(False).astype(bool)
+            out[f"n_{flag}"] = int(flags.groupby([runs[k] for k in keys]).any().sum() if keys else flags.sum())
     if "stop_epoch" in nets and len(nets):
         out["median_stop_epoch"] = float(nets["stop_epoch"].median())
     if "lr" in nets and len(nets):
@@ -107,6 +114,14 @@ def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
         if missing:
             raise ValueError(f"claim {c.id}: no runs of compared condition(s) {missing} where {c.where}")
         c.training = {name: training_record(sel[sel["condition"] == name]) for name in c.compared}
+
+
+def refuse_too_few(claims: list[ClaimResult]) -> None:
+    """No definite verdict on fewer than ``stats.MIN_RUNS`` runs, for the ``v1`` rule too (whose
+    verdict its experiment computes and :func:`~mtlmech.stats.judge` leaves as it is)."""
+    for c in claims:
+        if c.rule == "v1" and c.n is not None and c.n < MIN_RUNS and c.verdict != "inconclusive":
+            c.verdict, c.verdict_reason = "inconclusive", f"too few runs (n = {c.n}) for a definite verdict"
 
 
 def training_table(runs: pd.DataFrame) -> list[dict]:
@@ -136,18 +151,37 @@ def default_out(profile: str, root: Path | None = None) -> Path:
 
 
 def make_client(spec: str | None):
-    """A dask.distributed Client for ``local[:N]`` (a LocalCluster on 127.0.0.1) or a scheduler address."""
+    """A dask.distributed Client for ``local[:N]`` (a LocalCluster on 127.0.0.1 without a dashboard)
+    or a scheduler address; a scheduler that does not answer within ``$MTLMECH_DASK_TIMEOUT``
+    seconds (10) is a one-line UsageError."""
     if spec is None:
         return None
+    spec = dask_spec(spec)
+    import logging
+
     from dask.distributed import Client, LocalCluster
-    if spec == "local" or spec.startswith("local:"):
+    if spec.startswith("local"):
         n = int(spec.split(":", 1)[1]) if ":" in spec else None
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                               processes=True)
+        # dashboard_address=None alone still serves the scheduler's HTTP pages on 127.0.0.1:8787: no dashboard,
+        # only the health check, on a free loopback port (the scheduler always opens an HTTP server)
+        import dask
+        with dask.config.set({"distributed.scheduler.http.routes": ["distributed.http.health"]}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                   processes=True, scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None)
         return Client(cluster)
-    if spec.startswith("tcp://"):
-        return Client(spec, timeout=30)
-    raise cli.UsageError(f"--dask must be local, local:N or tcp://HOST:PORT, got {spec!r}")
+    timeout = dask_timeout()
+    loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client", "distributed.comm.core")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        return Client(spec, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise cli.UsageError(f"--dask {spec}: no Dask scheduler answered within {timeout:g} s "
+                             f"({type(exc).__name__}); is the address right and the scheduler running?") from None
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def runs_table(records: dict[str, dict[int, dict]]) -> pd.DataFrame:
@@ -180,56 +214,170 @@ class Experiment:
             self.default_root or default_out(opts.profile, project_root(near=self.make_units)))
         return root / (self.folder(cfg) if self.folder else self.name)
 
+    def _units(self, cfg: Any, opts: cli.RunOptions) -> list[Unit]:
+        """``make_units``, with an error on bad input led by the flag that causes it."""
+        errors = (ValueError, KeyError, FileNotFoundError)
+        try:
+            return self.make_units(cfg, opts.context)
+        except errors as exc:
+            message = str(exc.args[0]) if exc.args else str(exc)
+            profile = {k: v for k, v in self.profiles[opts.profile].items() if k != "seeds"}
+
+            def fails(one: dict) -> bool:
+                try:
+                    self.make_units(cli.build_config(self.config_cls, profile, one), opts.context)
+                except (cli.UsageError, *errors):
+                    return True
+                return False
+            raise cli.UsageError(cli.with_flag(message, opts.given, fails)) from None
+
+    def prepare(self, argv: list[str] | None = None) -> tuple[Any, cli.RunOptions, Path, list[Unit]]:
+        """Everything checked before anything is written or trained: flags, config, units (the
+        problems they build), that the results fit in memory and the output folder is writable
+        with room on its disk. Bad input raises a one-line :class:`~mtlmech.cli.UsageError`."""
+        cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
+        outdir = self.outdir(cfg, opts)
+        n_seeds = opts.seeds if opts.seed_ids is None else len(opts.seed_ids)
+        units = [] if opts.replot else self._units(cfg, opts)
+        if not opts.replot:
+            check_run_size(n_seeds, len(units), "--seeds" if opts.seed_ids is None else "--seed-ids")
+        check_out(outdir, need_bytes=0 if opts.replot else float(n_seeds) * len(units) * DISK_BYTES)
+        return cfg, opts, outdir, units
+
     def main(self, argv: list[str] | None = None) -> int:
         try:
-            cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
-            outdir = self.outdir(cfg, opts)
-            units = [] if opts.replot else self.make_units(cfg, opts.context)
-            client = make_client(opts.dask) if not opts.replot else None
-            if client is not None:  # experiment scripts are not importable on workers: ship their code
-                import cloudpickle
-                cloudpickle.register_pickle_by_value(sys.modules[self.make_units.__module__])
+            cfg, opts, outdir, units = self.prepare(argv)
         except cli.UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except (ValueError, KeyError) as exc:
             print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
+        try:
+            client = None if opts.replot else make_client(opts.dask)
+        except cli.UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            with FolderLock(outdir):
+                return self._run(cfg, opts, outdir, units, argv, client)
+        except cli.UsageError as exc:   # incl. FolderBusy: another run holds the folder
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if client is not None:
+                cluster = client.cluster if opts.dask.startswith("local") else None
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+
+    def _replot_config(self, cfg: Any, opts: cli.RunOptions, previous: dict) -> tuple[Any, dict]:
+        """The config the saved runs were trained with (from the earlier summary.json) with the
+        flags given to ``--replot`` applied, and those flags where they differ from it."""
+        saved = previous.get("provenance", {}).get("config")
+        if not isinstance(saved, dict):
+            return cfg, dict(opts.given)
+
+        def tuples(value: Any) -> Any:
+            if isinstance(value, list):
+                return tuple(tuples(v) for v in value)
+            if isinstance(value, dict):
+                return {k: tuples(v) for k, v in value.items()}
+            return value
+        saved = tuples(saved)
+        try:
+            cli.build_config(self.config_cls, saved, {})   # the saved config alone must still fit
+        except cli.UsageError as exc:
+            print(f"warning: --replot: the saved config no longer fits this experiment ({exc}); "
+                  f"analysing with the command line's", file=sys.stderr)
+            return cfg, dict(opts.given)
+        changed = {}
+        for dest, value in opts.given.items():
+            old: Any = saved
+            for part in dest.split("."):
+                old = old.get(part) if isinstance(old, dict) else None
+            if old != value:
+                changed[dest] = value
+        if changed:
+            print("warning: --replot analyses runs trained with the saved config; "
+                  + ", ".join(f"--{d.replace('_', '-')} {cli._show(v)}" for d, v in changed.items())
+                  + " differ from it (recorded under provenance.replot.overrides)", file=sys.stderr)
+        return cli.build_config(self.config_cls, saved, opts.given), changed
+
+    def _run(self, cfg: Any, opts: cli.RunOptions, outdir: Path, units: list[Unit], argv: list[str] | None,
+             client: Any = None) -> int:
+        """Train (or reuse), then write runs, extras, units, figures and summary as one unit."""
+        for note in (recover(outdir),):
+            if note:
+                print(f"note: {note}", file=sys.stderr)
+        clean_stale_tmp(outdir)
         started = time.time()
+        command = ["python", f"experiments/{self.name}.py",
+                   *relative_args(argv if argv is not None else sys.argv[1:])]
+        outputs = OutputSet(outdir)
         if opts.replot:
             if not (outdir / "runs.csv").exists():
-                print(f"error: --replot needs {outdir / 'runs.csv'}; run without --replot first", file=sys.stderr)
-                return 2
-            line = "replot only"
-            previous = json.loads((outdir / "summary.json").read_text()) if (outdir / "summary.json").exists() else {}
-            compute_seconds = previous.get("provenance", {}).get("compute_seconds")
-        else:
+                raise cli.UsageError(f"--replot needs {outdir / 'runs.csv'}; run without --replot first")
             try:
+                previous = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                previous = {}
+            try:
+                runs = pd.read_csv(outdir / "runs.csv")
+                problems = verify(outdir, rows=len(runs))
+            except (ValueError, pd.errors.ParserError) as exc:
+                problems = [f"runs.csv is unreadable ({str(exc).splitlines()[0]})"]
+            if not problems and "n_runs" in previous and previous["n_runs"] != len(runs):
+                problems = [f"runs.csv has {len(runs)} rows, summary.json records {previous['n_runs']}"]
+            if problems:
+                raise cli.UsageError(f"--replot: {outdir} does not hold the outputs of one run: {'; '.join(problems)}; "
+                                     f"rerun without --replot (cached seeds are reused)")
+            cfg, overrides = self._replot_config(cfg, opts, previous)
+            extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
+            stage = outputs.begin()
+            line = "replot only"
+        else:
+            stage = outputs.begin()
+            try:
+                if client is not None:  # experiment scripts are not importable on workers: ship their code
+                    import cloudpickle
+                    cloudpickle.register_pickle_by_value(sys.modules[self.make_units.__module__])
                 report = run_units(units, opts.seed_list, outdir, force=opts.force,
                                    shard_size=self.shard_size, client=client, progress=opts.progress)
-            finally:
-                if client is not None:
-                    cluster = client.cluster if opts.dask.startswith("local") else None
-                    client.close()
-                    if cluster is not None:
-                        cluster.close()
+            except BaseException:
+                recover(outdir)   # nothing staged yet: drop the empty staging folder
+                raise
             line = report.line()
             compute_seconds = round(report.compute_seconds, 2)
-            atomic_write_text(outdir / "runs.csv", runs_table(report.records).to_csv(index=False))
-            atomic_write_json(outdir / "extras.json", extras_table(report.records))
+            atomic_write_text(stage / "runs.csv", runs_table(report.records).to_csv(index=False))
+            atomic_write_json(stage / "extras.json", extras_table(report.records))
             # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
-            atomic_write_json(outdir / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
-        runs = pd.read_csv(outdir / "runs.csv")
-        extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
-        findings = self.analyse(runs, extras, cfg, outdir)
+            atomic_write_json(stage / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
+            runs = pd.read_csv(stage / "runs.csv")
+            extras = json.loads((stage / "extras.json").read_text())
+        findings = self.analyse(runs, extras, cfg, stage)
         attach_training(findings.claims, runs)
         judge(findings.claims)
+        refuse_too_few(findings.claims)
         v1 = v1_comparison(findings.claims, findings.superseded)
+        if opts.replot:
+            trained = previous.get("provenance") or {"trained_with": "unknown: no earlier summary.json"}
+            info = provenance(config=dataclasses.asdict(cfg), device=opts.device, seeds=[],
+                              wall_seconds=time.time() - started, command=command)
+            prov = {**trained, "replot": {"command": command, "overrides": overrides,
+                                          "git_commit": info["git_commit"], "git_dirty": info["git_dirty"],
+                                          "versions": info["versions"], "wall_seconds": info["wall_seconds"],
+                                          "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
+        else:
+            prov = provenance(config=dataclasses.asdict(cfg), device=opts.device,
+                              seeds=[0, opts.seeds] if opts.seed_ids is None else list(opts.seed_ids),
+                              wall_seconds=time.time() - started, command=command,
+                              stream=opts.stream, backend=opts.backend, cache=line, compute_seconds=compute_seconds)
         summary = {
             "experiment": self.name,
             "version": self.version,
             "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
-            "profile": opts.profile,
+            "profile": previous.get("profile", opts.profile) if opts.replot else opts.profile,
             "claims": [c.to_dict() for c in findings.claims],
             "constructions_tried": findings.constructions_tried,
             "tables": findings.tables,
@@ -237,15 +385,10 @@ class Experiment:
             "v1": v1,
             "figures": findings.figures,
             "n_runs": int(len(runs)),
-            "provenance": provenance(config=dataclasses.asdict(cfg), device=opts.device,
-                                     seeds=[0, opts.seeds] if opts.seed_ids is None else list(opts.seed_ids),
-                                     wall_seconds=time.time() - started,
-                                     command=["python", f"experiments/{self.name}.py",
-                                              *relative_args(argv if argv is not None else sys.argv[1:])],
-                                     stream=opts.stream, backend=opts.backend,
-                                     cache=line, compute_seconds=compute_seconds),
+            "provenance": prov,
         }
-        atomic_write_json(outdir / "summary.json", summary)
+        atomic_write_json(stage / "summary.json", summary)
+        outputs.commit(rows=len(runs), carry=[n for n in DATA_FILES if opts.replot and (outdir / n).exists()])
         print(f"{self.name}: {line}")
         for c in findings.claims:
             print(f"  {c.id:5s} {c.verdict + (' (' + c.verdict_reason + ')' if c.verdict_reason else ''):15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"

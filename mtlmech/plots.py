@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from .store import temp_path  # noqa: E402
 
 PALETTE = {"STL": "#1f77b4", "MTL": "#d62728"}
 
@@ -62,10 +65,21 @@ def _layout(fig) -> None:
 
 
 def save(fig, path: Path) -> str:
-    """Write a deterministic PNG (no timestamps or software tags) and close the figure."""
+    """Write a deterministic PNG (no timestamps or software tags) and close the figure. The file
+    is written under a temporary name and renamed into place, so a kill never leaves a partial
+    figure where a valid one was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _layout(fig)
-    fig.savefig(path, metadata={"Software": None}, pil_kwargs={"optimize": False})
-    plt.close(fig)
+    fd, tmp = temp_path(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format=path.suffix.lstrip(".") or "png", metadata={"Software": None},
+                        pil_kwargs={"optimize": False})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
     return path.name

@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .nets import as_net_config, init_params
+from .nets import as_net_config, forward, init_params
 from .seeding import numpy_rng
 from .tasks import Problem, Splits, as_batch
-from .training import TrainResult, TrainSpec, train
+from .training import Batch, TrainResult, TrainSpec, train
 
 
 @dataclass(frozen=True)
@@ -222,14 +222,43 @@ def pilot_rates(problem: Problem, conditions: Sequence[Condition], pilot_seeds: 
     return best
 
 
+SATURATED_SLOPE = 1e-4   # activation slope f'(z) below which a hidden unit passes on no gradient
+CONSTANT_OUTPUT = 1e-6   # output range over the training rows below which an output is constant
+
+
+def saturated(result: TrainResult, data: Batch, stopping: str = "per_task") -> torch.Tensor:
+    """(B, K) bool: the net reported for task k (its snapshot under ``stopping``) is dead on
+    ``data`` (its training rows): every unit of a hidden layer is saturated on every row (slope
+    f'(z) < ``SATURATED_SLOPE``, so no gradient reaches the weights below it), or its output for k
+    is the same on every row. A huge learning rate blows nets into this state without a non-finite
+    loss, so ``diverged`` alone does not catch it."""
+    n_tasks = result.best_epoch.shape[1]
+    out = torch.zeros(result.best_epoch.shape, dtype=torch.bool)
+    with torch.no_grad():
+        for k in range(n_tasks):
+            params = (result.task_params(k) if stopping == "per_task" else
+                      result.shared_snapshot if stopping == "shared" else result.final)
+            acts = forward(result.spec, params, data.x)
+            dead = torch.zeros(out.shape[0], dtype=torch.bool, device=acts[-1].device)
+            for a in acts[1:-1]:
+                slope = a * (1 - a) if result.spec.activation == "sigmoid" else 1 - a * a
+                dead |= (slope < SATURATED_SLOPE).flatten(1).all(dim=1)
+            y = acts[-1][..., k]
+            dead |= (y.amax(dim=1) - y.amin(dim=1)) < CONSTANT_OUTPUT
+            out[:, k] = dead.cpu()
+    return out
+
+
 def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dict[int, dict]:
     """Per-seed records: one row per (condition, reported task) with test and training metrics at
-    the snapshot, the snapshot's epoch, when and why training stopped, the diverged flag and the
-    chosen learning rate. ``labels`` are added to every row."""
+    the snapshot, the snapshot's epoch, when and why training stopped, the diverged and saturated
+    flags (:func:`saturated`) and the chosen learning rate. ``labels`` are added to every row."""
     r, problem = trained.result, trained.problem
     device, dtype = r.final[0].device, r.final[0].dtype
     test = as_batch([s.test for s in trained.splits], clean=True, device=device, dtype=dtype)
-    train_m = r.evaluate(as_batch([s.train for s in trained.splits], device=device, dtype=dtype), stopping)
+    train = as_batch([s.train for s in trained.splits], device=device, dtype=dtype)
+    train_m = r.evaluate(train, stopping)
+    dead = saturated(r, train, stopping)
     test_m = r.evaluate(test, stopping)
     epochs = r.best_epoch if stopping == "per_task" else r.shared_best_epoch[:, None].expand_as(r.best_epoch)
     out: dict[int, dict] = {}
@@ -241,6 +270,7 @@ def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dic
                          "test_error": float(test_m["error"][i, k]), "test_mse": float(test_m["mse"][i, k]),
                          "train_error": float(train_m["error"][i, k]), "train_mse": float(train_m["mse"][i, k]),
                          "best_epoch": int(epochs[i, k]), "diverged": bool(r.diverged[i]),
+                         "saturated": bool(dead[i, k]),
                          "stopping": stopping, "stop_epoch": int(r.stop_epoch[i]), "stopped_by": r.stopped_by[i],
                          **(trained.choices[i] if trained.choices else {})})
     return out

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,14 +27,35 @@ from .store import SeedCache
 SeedRecords = dict[int, dict]  # seed -> {"rows": [dict, ...], "extra": {...}}
 
 
+def train_then_score(train: Callable[[list[int]], Any], score: Callable[[Any], SeedRecords],
+                     seeds: list[int]) -> SeedRecords:
+    """A unit's computation when it is split in two: ``score(train(seeds))``."""
+    return score(train(seeds))
+
+
 @dataclass
 class Unit:
     """``key`` (JSON-able) identifies the configuration; ``compute(seeds)`` returns SeedRecords.
-    Do not change ``key`` after reading ``hash`` (hashed once: every result row carries it)."""
+    Do not change ``key`` after reading ``hash`` (hashed once: every result row carries it).
+
+    A unit may instead give ``train(seeds)`` (the trained nets, e.g. a
+    :class:`~mtlmech.protocol.Trained`) and ``score(trained)`` (their SeedRecords); ``compute`` is
+    then ``score(train(seeds))``, the one code path both the runner and :func:`mtlmech.retrain`
+    (which needs the nets, not only their scores) take."""
 
     key: dict
-    compute: Callable[[list[int]], SeedRecords]
+    compute: Callable[[list[int]], SeedRecords] | None = None
     label: str = ""
+    train: Callable[[list[int]], Any] | None = None
+    score: Callable[[Any], SeedRecords] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.train is None) != (self.score is None):
+            raise ValueError("a Unit takes train and score together (compute is then score(train(seeds)))")
+        if self.train is not None:
+            if self.compute is not None:
+                raise ValueError("a Unit takes either compute or train and score, not both")
+            self.compute = partial(train_then_score, self.train, self.score)
 
     @cached_property
     def hash(self) -> str:

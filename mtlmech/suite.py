@@ -12,8 +12,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .checks import check_out, dask_spec
 from .citations import CITATIONS
-from .experiment import Experiment, default_out
+from .cli import UsageError, _out_path, check_device
+from .experiment import Experiment, default_out, make_client
 from .paths import project_root, using_root
 
 DOC = """Run every registered experiment and regenerate the figures and REPORT.md.
@@ -86,7 +88,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="recompute even if cached")
     parser.add_argument("--dask", default=None, metavar="local[:N]|tcp://HOST:PORT",
                         help="run seed shards on a Dask cluster (default: in this process)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=_out_path, default=None,
                         help="output root (default: figures/ for full, results/quick/ for quick)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: bars on a terminal, a plain line with done/total and "
@@ -118,6 +120,20 @@ def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: st
     common += ["--force"] if args.force else []
     common += ["--dask", args.dask] if args.dask else []
     common += [] if args.progress is None else (["--progress"] if args.progress else ["--no-progress"])
+    try:   # the shared options, then every experiment's flags, config and sizes, before anything is trained or written
+        check_device(args.device)
+        dask_spec(args.dask)
+        check_out(out)
+        if args.dask and args.dask.startswith("tcp://"):
+            make_client(args.dask).close()   # reachable once here, not after the first experiment
+        for name in names:
+            try:
+                experiments[name].prepare(common)
+            except UsageError as exc:
+                raise UsageError(str(exc) if len(names) == 1 else f"[{name}] {exc}") from None
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     started, failed = time.time(), []
     with tqdm(names, desc="experiments", unit="exp", disable=None if args.progress is None else not args.progress) as bar:
         for i, name in enumerate(bar, 1):

@@ -244,14 +244,37 @@ def _load_builtin_problems() -> None:
         importlib.import_module(f"{problems.__name__}.{module.name}")
 
 
+class PluginError(ValueError):
+    """A plugin file that cannot be imported: missing, not a Python source file, or failing."""
+
+
 def load_plugin(path: str | Path) -> None:
-    """Import a user file that registers problems (``--plugin my_problem.py``)."""
+    """Import a user file that registers problems (``--plugin my_problem.py``). This runs the
+    file's code with the user's rights, by design: load only files you trust. Every failure is a
+    :class:`PluginError` with a one-line message (where the file's own error arose)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"plugin file not found: {path}")
+        raise PluginError(f"plugin file not found: {path}")
+    if path.suffix != ".py":
+        raise PluginError(f"plugin {path} is not a Python file (.py)")
+    try:
+        source = path.read_bytes()
+        if b"\0" in source:
+            raise PluginError(f"plugin {path} is a binary file, not Python source")
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PluginError(f"plugin {path} is not UTF-8 text") from None
     spec = importlib.util.spec_from_file_location(f"mtlmech_plugin_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise PluginError(f"plugin {path}, line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # the plugin's own code failed: say where, in one line
+        import traceback
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        where = f", line {frames[-1].lineno}" if frames else ""
+        raise PluginError(f"plugin {path}{where} raised {type(exc).__name__}: {exc}") from None
 
 
 def problem_names() -> list[str]:

@@ -12,3 +12,15 @@ PARITY_TINY = ["--profile", "quick", "--n-train", "16", "32", "--primary-n", "16
 def parity_tiny() -> list[str]:
     """Flags for a tiny parity_tasks run (add --seeds and --out)."""
     return list(PARITY_TINY)
+
+
+@pytest.fixture(scope="session")
+def parity_tiny_out(tmp_path_factory, parity_tiny):
+    """An output root holding a tiny parity_tasks run (3 seeds), shared by the tests that only read it."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+    import parity_tasks
+    root = tmp_path_factory.mktemp("parity_tiny_out")
+    assert parity_tasks.EXPERIMENT.main([*parity_tiny, "--seeds", "3", "--out", str(root)]) == 0
+    return root

@@ -64,3 +64,47 @@ def test_early_late_problem():
     assert abs(np.mean(d.y[:, 1] != d.y_clean[:, 1]) - 0.4) < 0.03
     with pytest.raises(ValueError):
         make_problem("early_late", extra_bit=1)
+
+
+# --- experiments/overfitting.py (version 2): the window rise and a tiny end-to-end run ---------------------
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+import overfitting  # noqa: E402
+
+
+def test_window_rise_on_hand_built_curves():
+    epochs = np.arange(10, 110, 10)                                   # checks at 10..100
+    curve = np.array([0.5, 0.3, 0.2, 0.25, 0.3, 0.35, 0.4, np.nan, np.nan, np.nan])
+    at, rise, cut = overfitting.window_rise(curve, epochs, 30, 30)      # best at 30, window to 60
+    assert (at, round(rise, 10), cut) == (0.2, 0.15, False)
+    at, rise, cut = overfitting.window_rise(curve, epochs, 30, 60)      # window to 90: stopped at 70
+    assert round(rise, 10) == 0.2 and cut
+    assert np.isnan(overfitting.window_rise(np.full(10, np.nan), epochs, 30, 30)[1])
+    assert np.isnan(overfitting.window_rise(curve, epochs, 0, 30)[1])   # never improved
+    assert overfitting.aligned(curve, epochs, 30, 20, 10) == [0.5, 0.3, 0.2, 0.25, 0.3]
+    assert overfitting.aligned(curve, epochs, 70, 20, 20) == [0.3, 0.4, None]
+
+
+def test_run_seeds_rows_and_window():
+    cfg = overfitting.Config(n_halt=32, n_test=64, of1_n_train=24, of2_n_train=24,
+                             train=TrainSpec(lr=0.5, epochs=300, eval_every=5, patience=6, lr_grid=(1.0, 4.0),
+                                             record_curves=True))
+    assert cfg.window == 30
+    for part, conds in (("OF1", {"STL", "MTL"}), ("OF2", {"STL", "MTL", "MTL-w"})):
+        out = overfitting.run_seeds([0, 1], cfg=cfg, part=part, key=("t", part), device="cpu")
+        for seed in (0, 1):
+            rows = [r for r in out[seed]["rows"] if r["stopping"] == "per_task"]
+            assert {r["condition"] for r in rows} == conds
+            for r in rows:
+                assert r["lr"] in (0.5, 2.0) and r["stopped_by"] in ("patience", "cap", "diverged")
+                if r["stopped_by"] == "patience" and part == "OF1":   # min_delta 0: the whole window is recorded
+                    assert not r["window_cut"] and r["stop_epoch"] >= r["curve_best_epoch"] + cfg.window
+                assert r["oracle_min_test_mse"] <= r["test_mse_at_best"] + 1e-9
+            if part == "OF2":
+                assert all(r["extra_best_epoch"] > 0 for r in rows if r["condition"] != "STL")
+    with pytest.raises(ValueError):
+        overfitting.Config(train=TrainSpec(patience=None, record_curves=True))
+    with pytest.raises(ValueError):
+        overfitting.Config(of2_extra_weight=1.0)

@@ -2,8 +2,6 @@
 joined per unit, claims as a table, and clear errors for what is missing."""
 
 import json
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,16 +10,10 @@ import mtlmech
 from mtlmech.results import flatten, load, load_claims
 from mtlmech.runner import Unit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "experiments"))
-import parity_tasks  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory, parity_tiny):
-    root = tmp_path_factory.mktemp("out")
-    assert parity_tasks.EXPERIMENT.main([*parity_tiny, "--seeds", "3", "--out", str(root)]) == 0
-    return root
+def out(parity_tiny_out):
+    return parity_tiny_out
 
 
 def test_units_json_maps_every_unit_of_runs_csv_to_the_key_it_hashes(out):

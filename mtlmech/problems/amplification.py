@@ -60,7 +60,7 @@ def blocking_pair(n_bits: int = 8, parity_bits: tuple[int, ...] = (1, 2, 3)) -> 
 
     Where A = 1, T is 1 whatever F is; where A = 0, T' is. Bits other than A and F's are irrelevant.
     """
-    if not parity_bits or 0 in parity_bits or max(parity_bits) >= n_bits or len(set(parity_bits)) != len(parity_bits):
+    if not parity_bits or min(parity_bits) < 1 or max(parity_bits) >= n_bits or len(set(parity_bits)) != len(parity_bits):
         raise ValueError(f"blocking_pair needs distinct parity bits within 1..{n_bits - 1} (x0 is A), got {parity_bits}")
     a = named(var(0), "A")
     f = named(parity(parity_bits), f"F=parity({','.join(f'x{i}' for i in parity_bits)})")

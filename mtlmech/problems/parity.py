@@ -14,8 +14,9 @@ def c93_parity(n_bits: int = 8, parity_bits: tuple[int, ...] = (1, 2, 3, 4, 5), 
     Bits are numbered from 0 in code (``x0`` is the sources' B1); bits outside ``parity_bits`` other
     than B1 are irrelevant inputs.
     """
-    if n_bits < 2 or not parity_bits or max(parity_bits) >= n_bits or 0 in parity_bits:
-        raise ValueError(f"c93_parity needs parity bits within 1..{n_bits - 1} (B1 = bit 0 is the blocker), "
+    if n_bits < 2 or not parity_bits or max(parity_bits) >= n_bits or min(parity_bits) < 1 \
+            or len(set(parity_bits)) != len(parity_bits):
+        raise ValueError(f"c93_parity needs distinct parity bits within 1..{n_bits - 1} (B1 = bit 0 is the blocker), "
                          f"got {parity_bits} with {n_bits} bits")
     b1, p = var(0, "B1"), parity(parity_bits)
     p = p.__class__(f"P=parity({','.join(f'B{i + 1}' for i in parity_bits)})", p.fn)

@@ -1,0 +1,201 @@
+"""Re-train one saved run and get its nets back: ``mtlmech.retrain(experiment, unit, seed)``.
+
+    import mtlmech
+    runs = mtlmech.load("parity_tasks", out="results/quick")
+    row = runs.iloc[0]
+    trained = mtlmech.retrain("parity_tasks", row["unit"], row["seed"], out="results/quick")
+    trained.members          # [(seed, Condition), ...]: one net per condition, the grid point chosen on the halt set
+    trained.choices          # per member: the chosen learning rate, multipliers, grid edge
+    trained.result.task_snapshots   # the parameters at each task's best halt epoch
+
+Runs are deterministic and a seed's numbers do not depend on its batch-mates, so training one seed
+again gives exactly the nets behind its rows in ``runs.csv``. The unit is found by its hash (the
+``unit`` column; a unique prefix will do) in ``units.json``; the config comes from the saved
+``summary.json``'s provenance; the seed stream, device type and trainer backend come from the
+unit's key. The retrained run is scored and compared with the saved rows: a mismatch (the code or
+the machine changed since the results were written) is an error, unless ``check=False``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .cli import RunContext
+from .experiment import Experiment
+from .results import experiment_dir
+from .runner import Unit
+
+
+class RetrainError(RuntimeError):
+    """A run that cannot be re-trained, or whose re-training does not reproduce the saved rows."""
+
+
+def config_from_dict(config_cls: type, data: dict) -> Any:
+    """``config_cls`` rebuilt from ``dataclasses.asdict`` output read back from JSON: nested config
+    dataclasses rebuilt, lists turned back into tuples."""
+    hints = typing.get_type_hints(config_cls)
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RetrainError(f"the saved config has fields {unknown} that {config_cls.__qualname__} no longer has")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        inner = next((a for a in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(a)), None)
+        if inner is not None and isinstance(value, dict):
+            kwargs[name] = config_from_dict(inner, value)
+        else:
+            kwargs[name] = _tuples(value)
+    return config_cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def find_experiment(name: str, root: Path | None = None) -> Experiment:
+    """The experiment ``experiments/<name>.py`` of the project defines (``EXPERIMENT``, or ``TOOL`` for
+    compare)."""
+    import importlib.util
+    import sys
+
+    from .paths import project_root
+    path = (project_root() if root is None else Path(root)) / "experiments" / f"{name}.py"
+    if not path.exists():
+        raise RetrainError(f"no experiment {name!r}: {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"experiments.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    exp = getattr(module, "EXPERIMENT", None) or getattr(module, "TOOL", None)
+    if not isinstance(exp, Experiment):
+        raise RetrainError(f"{path} defines no EXPERIMENT")
+    return exp
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def same_value(new: Any, saved: Any) -> bool:
+    """A freshly computed row value equals the value read back from runs.csv (exactly, for numbers)."""
+    if _missing(new) or _missing(saved):
+        return _missing(new) and _missing(saved)
+    if isinstance(new, (int, float)) and not isinstance(new, bool):
+        try:
+            return float(saved) == float(new)
+        except (TypeError, ValueError):
+            return False
+    return str(new) == str(saved)
+
+
+def compare_rows(new_rows: list[dict], saved: pd.DataFrame) -> list[str]:
+    """Differences between the rows a re-trained seed scores and its saved rows, as short texts.
+    A column the saved runs.csv does not have at all (a measure added to ``score_rows`` after the
+    runs were written, e.g. ``saturated``) is not compared: it was never saved."""
+    if len(new_rows) != len(saved):
+        return [f"{len(new_rows)} rows now, {len(saved)} saved"]
+    problems = []
+    for i, (new, (_, old)) in enumerate(zip(new_rows, saved.iterrows())):
+        for column, value in new.items():
+            if column not in old.index:
+                continue
+            if not same_value(value, old[column]):
+                problems.append(f"row {i} ({new.get('condition', '?')}, {new.get('task', '?')}): "
+                                f"{column} = {value!r} now, {old[column]!r} saved")
+    return problems
+
+
+def _unit_hash(unit: str, units: dict[str, dict], path: Path) -> str:
+    matches = [h for h in units if h.startswith(str(unit))] if unit else []
+    if len(matches) != 1:
+        what = "no unit" if not matches else f"{len(matches)} units"
+        raise RetrainError(f"{what} in {path} match {unit!r} (units: {', '.join(sorted(units))})")
+    return matches[0]
+
+
+def _context(key: dict, saved_device: str | None) -> RunContext:
+    """The RunContext a unit was computed with, from its key (device type, stream, backend)."""
+    if "stream" not in key or "backend" not in key:
+        raise RetrainError("this unit's key predates the fair protocol (no seed stream or backend recorded): "
+                           "rerun the experiment to re-train its runs")
+    device = key.get("device", "cpu")
+    if saved_device and saved_device.split(":")[0] == device:
+        device = saved_device
+    backend = "fused" if str(key["backend"]).startswith("fused") else "torch"
+    return RunContext(device=device, stream=key["stream"], backend=backend)
+
+
+@dataclasses.dataclass
+class Located:
+    """A saved run found again: its experiment, rebuilt unit, seed and saved rows."""
+
+    experiment: Experiment
+    unit: Unit
+    seed: int
+    rows: pd.DataFrame
+
+
+def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None, *, profile: str = "full",
+           root: Path | None = None) -> Located:
+    """Find the saved run (``experiment`` names the results folder under ``out``, e.g. ``parity_tasks``
+    or ``compare_<problem>-<hash>``) and rebuild its unit from the current code."""
+    folder = experiment_dir(experiment, out, profile=profile)
+    paths = {name: folder / name for name in ("runs.csv", "units.json", "summary.json")}
+    for name, path in paths.items():
+        if not path.exists():
+            hint = " (results written before units.json was recorded: rerun the experiment)" if name == "units.json" else ""
+            raise RetrainError(f"{path} does not exist{hint}")
+    units = json.loads(paths["units.json"].read_text(encoding="utf-8"))
+    unit_hash = _unit_hash(unit, units, paths["units.json"])
+    summary = json.loads(paths["summary.json"].read_text(encoding="utf-8"))
+    exp = find_experiment(summary["experiment"], root)
+    if exp.version != units[unit_hash].get("version"):
+        raise RetrainError(f"unit {unit_hash} was computed by {exp.name} version {units[unit_hash].get('version')}, "
+                           f"the code is now version {exp.version}: rerun the experiment")
+    try:
+        cfg = config_from_dict(exp.config_cls, summary["provenance"]["config"])
+    except (TypeError, ValueError) as exc:
+        raise RetrainError(f"the config saved in {paths['summary.json']} no longer builds: {exc}") from None
+    context = _context(units[unit_hash], summary["provenance"].get("device"))
+    rebuilt = {u.hash: u for u in exp.make_units(cfg, context)}
+    if unit_hash not in rebuilt:
+        raise RetrainError(f"the current code no longer produces unit {unit_hash} from the saved config "
+                           f"(the construction, problem or trainer changed since): rerun {exp.name}")
+    runs = pd.read_csv(paths["runs.csv"], dtype={"unit": str})
+    rows = runs[(runs["unit"] == unit_hash) & (runs["seed"] == int(seed))]
+    if rows.empty:
+        seeds = sorted(runs.loc[runs["unit"] == unit_hash, "seed"].unique())
+        raise RetrainError(f"runs.csv has no rows for unit {unit_hash}, seed {seed} "
+                           f"(its seeds: {seeds[0]}..{seeds[-1]})" if seeds else f"runs.csv has no rows for unit {unit_hash}")
+    return Located(exp, rebuilt[unit_hash], int(seed), rows)
+
+
+def retrain(experiment: str, unit: str, seed: int, out: Path | str | None = None, *, profile: str = "full",
+            check: bool = True, root: Path | None = None) -> Any:
+    """The trained nets of one saved run (one seed of one unit), e.g. a
+    :class:`~mtlmech.protocol.Trained` with one member per condition (the grid point chosen on the
+    halt set). ``experiment`` names the results folder in ``out`` (default as for
+    :func:`mtlmech.load`), ``unit`` the unit hash (a unique prefix will do). With ``check`` the
+    retrained run is scored and must reproduce its saved rows exactly (a :class:`RetrainError`
+    names the first differences otherwise)."""
+    found = locate(experiment, unit, seed, out, profile=profile, root=root)
+    if found.unit.train is None:
+        raise RetrainError(f"experiment {found.experiment.name} does not offer re-training yet: its units have no "
+                           f"train function (see runner.Unit)")
+    trained = found.unit.train([found.seed])
+    if check:
+        records = found.unit.score(trained)
+        problems = compare_rows(records[found.seed]["rows"], found.rows)
+        if problems:
+            raise RetrainError(f"re-training {found.experiment.name} unit {found.unit.hash} seed {found.seed} does not "
+                               f"reproduce runs.csv: {'; '.join(problems[:3])}"
+                               + (f" and {len(problems) - 3} more" if len(problems) > 3 else ""))
+    return trained
