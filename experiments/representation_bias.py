@@ -1,68 +1,87 @@
 """Representation bias (C97 §3.2.4, C95 §2.5): do tasks prefer hidden representations other tasks
 prefer, and avoid the ones other tasks avoid?
 
-Claims (CLAIMS.md): RB1a/RB1b (experiment 1), RB2a/RB2b/RB2c (experiment 2, the "tide"), RB3
-(experiment 1 with unlimited data). The sources give no construction, net, run count or
-classification rule; everything below is our operationalisation (see "Headline" for what pilots chose).
+Claims (docs/CLAIMS.md): RB1a/RB1b (experiment 1), RB2a/RB2b/RB2c (experiment 2, the "tide"), RB3
+(experiment 1 with unlimited data), RB4/RB5 (version 2: two new experiment-2 families with a route
+to a tide). The sources give no construction, net, run count or classification rule; everything
+below is our operationalisation. Version 2 re-registers version 1 on the fair protocol
+(docs/fair_protocol.md); v1's design and numbers are in ``PILOT_V1``.
 
-Construction (``mtlmech/problems/representation_bias.py`` documents each family and its reasoning):
-hidden features are XORs of two bits, A = a1⊕a2, B = b1⊕b2, C = c1⊕c2, each bit one input line
-(±1 times its scale). T is labelled (with A = B) on rows where A = B, T' (with A = C) on rows where
-A = C; training rows come only from patterns where A = B or A = C, so only A fits both tasks while
-each task alone fits equally well through either of its alternatives. Families: ``disjoint`` (knob
-k = input scale of b1, b2: preference by ease), ``overlap`` (C = b1⊕c2 shares B's first bit; knob k
-on b2 only, so T' alone stays indifferent: a shared substrate) and ``data`` (unit scales; knob q =
-fraction of the A ≠ B rows that label T with B: preference by data).
+Construction (``mtlmech/problems/representation_bias.py`` documents each family and its reasoning).
+Hidden features are XORs of two input bits, A = a1⊕a2, B = b1⊕b2, C = c1⊕c2 (six ±1 input lines).
+T can be fitted through A or B, T' through A or C; A is the only feature that fits both.
+- Experiment 1 (``data`` family, q = 0): T labelled on the rows where A = B, T' where A = C; the
+  training rows come from the 48 patterns where A = B or A = C. Neither task prefers either of its
+  minima (symmetry). 36 training rows per seed drawn without replacement; the other 12 trainable
+  patterns are the halt set.
+- Experiment 2 (``data`` family, q = 1): T's preference is put on T's path only — every A ≠ B row
+  (these are rows where A = C) also labels T, with B — so A no longer fits T's rows while T''s rows,
+  labels and inputs are exactly experiment 1's (T' alone stays indifferent: tested by RB2e, STL-T'
+  rates). Version 1's experiment 2 scaled B's input lines, which T' also sees (its mixed rate rose
+  from .20 to .38), so RB2a failed on T', not on T. Same sample sizes as experiment 1.
+- RB3: experiment 1 trained on all 48 trainable patterns (halt set = the training rows: nothing else
+  exists to hold out).
+- New families (RB4 ``silent``, RB5 ``fixed``), all patterns: every premise of experiment 2 holds —
+  B and C on disjoint bits, T' labelled exactly as in experiment 1, T decisive alone (A is independent
+  of T's target on T's rows) — plus a concrete route to a tide, *suppression*: A varies on T's rows
+  without predicting T, so T's gradient strips A from the shared units T reads, while C is constant
+  on T's rows (silent: C's input lines constant, c1 = c2 = 0; fixed: C's value constant, c1 = c2)
+  and so invisible to T. T's probe rows stay inside T's rows (T never sees C's lines move there).
+- Version 1's only "tide" (overlap family, MTL T' C-rate .62/.69 vs STL .49/.48 at k = 6/8) used
+  C = b1⊕c2, which shares input bit b1 with B: the premise that B and C do not overlap is broken and
+  T' is drawn to C by what T's units share with it — attraction, not a tide. It is not re-run and
+  not counted as one.
 
-Nets: bits → 8 sigmoid hidden units → 2 sigmoid outputs (T, T'), squared error, full-batch SGD
-(lr 1.0, momentum 0.9) for 1000 epochs from U(±1/√fan_in) weights, no early stopping (the claim is
-about which minimum a trained net sits in). Per seed: one training set (75 % of the trainable
-patterns, drawn without replacement: 36 of 48 in disjoint/data, 18 of 24 in overlap) and one
-initialisation, shared by STL-T (loss on T only), STL-T' (loss on T' only) and MTL (both): a
-paired design. Training accuracy on each task's labelled rows is recorded for every run (a net "in
-a minimum" should fit its training rows; runs that do not are counted, never dropped).
+Nets and the fair protocol: 6 inputs → 8 sigmoid hidden units → 2 sigmoid outputs (T, T'), squared
+error, full-batch SGD with momentum 0.9, U(±1/√fan_in) initial weights. Conditions, all from the same
+rows and initial weights per seed (paired): STL-T (loss on T only), STL-T' (loss on T' only), MTL
+(both). Each gets the same learning-rate grid 1 × {1/4, 1, 4, 16, 64, 256}, chosen per seed and
+condition on halt MSE (MTL: the mean over both tasks); controls STL-untuned / MTL-untuned at
+version 1's rate 1. Patience stopping: halt MSE every 10 epochs, a net stops when no trained task has
+improved by more than 1e-3 for 100 checks (1000 epochs); 20 000 epochs is a safety cap (claims with
+> 5 % of a compared condition's runs at the cap are not judged). Each output is scored at its own
+best-halt snapshot. The grid and cap were fixed on pilot seeds (``PILOT_V2``; the halt MSE of these
+noise-free tasks keeps falling with the rate until training becomes unstable, hence the wide grid).
 
-Measurement: score = fraction of probe patterns (all patterns where A ≠ B for T, A ≠ C for T') on
-which the thresholded output agrees with A. Label (threshold 0.9, fixed before any run): A if
-score ≥ 0.9, B (or C) if score ≤ 0.1, else mixed. Hidden-layer view: per output, mean |∂out/∂h_j|
-over all patterns (``probes.hidden_sensitivity``); a unit is "used" by an output when its
-sensitivity is ≥ 10 % of that output's largest (``probes.used_units``); "shared" units are used by
-both MTL outputs.
+Measurement: score = fraction of the task's probe patterns (T: A ≠ B; T': A ≠ C) on which the
+thresholded output agrees with A. Label (threshold 0.9): A if score ≥ 0.9, B (C) if ≤ 0.1, else
+mixed (a third kind of solution: e.g. A∧B or A∨B fits T's rows and answers half the probes each way).
+Rates are reported over all runs (every seed counts) and, for the A-or-other question, as the
+conditional share among runs that reached one of the task's two minima, with the mixed rate as its
+own bounded quantity.
 
-Headline (claims RB1a–RB3), fixed after 100-seed pilots that chose the feature type and sample
-(every pilot construction is listed in ``constructions_tried``) and before any full run: the
-``disjoint`` family (the simplest natural reading of the sources), 8 hidden units. Experiment 1:
-k = 1 (T and T' indifferent by symmetry). Experiment 2: k = 3 (pilot STL-T B-rate 0.84 at 75 %
-sampling; the STL rates that justify or refute "T alone always finds B" are RB2a's numbers).
-RB3: experiment 1 trained on every trainable pattern once (the largest possible sample). The other
-families run at the same points (overlap: k = 1 and 3; data: q = 0 and q = 1, the only q at which
-T's labels are B on all its rows) and are reported in ``tables.by_family`` with the same tests.
+Tests (α = 0.01; Holm over every p-value of the experiment, one family; 95 % Wilson CIs for rates
+and shares, paired-bootstrap CIs for paired differences):
+- RB1a = RB1c ∧ RB1d: STL-T share A/(A+B) and STL-T' share A/(A+C) inside [0.35, 0.65] (band).
+- RB1m: the larger STL mixed rate (T, T') below 0.25 (threshold on its CI).
+- RB1b = RB1e ∧ RB1f ∧ RB1g: per task, among seeds where STL and MTL both reached a minimum, MTL
+  lands in A more often (McNemar exact, one-sided, on the paired switches) (RB1e: T, RB1f: T'); the
+  smaller MTL A-rate over all runs above 0.5 (RB1g).
+- RB2a = RB2d ∧ RB2e: STL-T share B/(A+B) above 0.95; STL-T' share A/(A+C) inside [0.35, 0.65].
+- RB2b: MTL-T share B/(A+B) above 0.90. RB2m: the largest experiment-2 mixed rate below 0.25.
+- RB2c = RB2f ∧ RB2g: McNemar as RB1e for T' towards C (A→C vs C→A switches); MTL-T' share
+  C/(A+C) above 0.5.
+- RB3 = RB3a ∧ RB3b ∧ RB3c: RB1b's tests on all-pattern training.
+- RB4, RB5 (silent, fixed) = tide tests as RB2c (RB4a/RB4b, RB5a/RB5b); premises reported as their
+  own claims: STL-T share B/(A+B) above 0.95 (RB4c, RB5c), STL-T' share A/(A+C) inside [0.35, 0.65]
+  (RB4d, RB5d).
+Seeds: 1100 per point from the confirmatory stream (every rate's CI half-width ≤ 0.03).
 
-Post-hoc confirmation (added after a first full run's phase diagram, so not pre-registered; own
-Holm family): experiment 2 trained on all trainable patterns, 500 fresh seeds (a separate random
-stream), at disjoint k = 3, overlap k = 6 and k = 8, data q = 1, 8 hidden units, with RB2a-c's tests
-(``tables.confirmation_exp2_all_patterns``, bottom row of ``exp_outcomes.png``).
+Phase diagram (all patterns, same seeds, not judged): data family q ∈ {0, 0.5, 1} at 8 hidden units
+(does T' follow as T becomes decisive?), silent and fixed at 8 and 16 hidden units. (Registered first
+with q = 0.25 and 4 hidden units as well; reduced to these points, not fewer seeds, before any result
+of the confirmatory run was seen, because the shared machine ran at load 15-21 on 2 cores and the
+full list would have taken ~66 min.)
 
-Tests and thresholds (α = 0.01 after Holm within the experiment; 95 % Wilson CIs):
-- RB1a: STL-T A and B rates and STL-T' A and C rates each within [0.35, 0.65] (band on each CI).
-- RB1b: for both tasks, MTL A-rate > 0.5 (CI above) and > the STL A-rate (one-sided Fisher exact;
-  both p-values must pass; the claim's p is the larger). Effect = the smaller MTL − STL difference.
-- RB2a: STL-T B-rate ≥ 0.95 (CI above) and STL-T' A and C rates within [0.35, 0.65].
-- RB2b: MTL-T B-rate ≥ 0.90 (CI above).
-- RB2c: MTL-T' C-rate > 0.5 (CI above) and > STL-T' C-rate (one-sided Fisher exact).
-- RB3: RB1b's test on the all-patterns runs.
-Holm runs over the p-values of all six claims of all three families together. Phase diagram (the
-evidence for RB2c across families): T's knob from none to strong (k in 1..8, q in 0..1) × hidden
-sizes {2, 4, 8, 16} for every family, trained on all trainable patterns (no sampling noise: the
-regime where the sources say representation bias still acts), 100 seeds per point (the all-pattern
-RB3 points, k = 1 / q = 0 at 8 hidden units, have all seeds), A/B/C/mixed rates of T and T' under
-STL and MTL.
+Inspecting one run: ``python experiments/representation_bias.py --show-run SEED [--point data:0
+--all-patterns --profile full]`` retrains that seed (deterministic) and draws each net's input weights
+and output sensitivities with units labelled A/B/C.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -73,553 +92,816 @@ import torch
 from mtlmech import plots
 from mtlmech.cli import RunContext
 from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetSpec, forward, init_params
+from mtlmech.nets import NetConfig, forward
 from mtlmech.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
 from mtlmech.problems.representation_bias import FAMILIES, TASKS, RBConstruction
-from mtlmech.protocol import Condition
+from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng
-from mtlmech.stats import (ClaimResult, combine_verdicts, fisher_exact, holm, newcombe_diff_ci, verdict_band,
-                           verdict_directional, verdict_threshold, wilson_ci)
-from mtlmech.tasks import as_batch
-from mtlmech.training import TrainSpec, evaluate, train
+from mtlmech.stats import ClaimResult, mcnemar_exact, wilson_ci
+from mtlmech.training import TrainSpec
 
 NAME = "representation_bias"
-VERSION = 1  # bump when the construction changes; old cache entries are then not reused
+VERSION = 2  # bump when the construction changes; old cache entries are then not reused
 
-CONDITIONS = [Condition("STL", ("T",)), Condition("STL", ("T'",)), Condition("MTL", TASKS)]
-OTHER = {"T": "B", "T'": "C"}
-BAND = (0.35, 0.65)
+TASK_OTHER = {"T": "B", "T'": "C"}   # each task's alternative to the shared minimum A
+BAND = (0.35, 0.65)      # "about equally often": a conditional share inside this band
+MIXED_BOUND = 0.25       # "runs reach one of the minima": mixed rate below this
+DECISIVE = 0.95          # "T alone always reaches B": B share above this
+KEEPS_B = 0.90           # "together, T still reaches B": B share above this
+CONDITIONS = (Condition("STL", ("T",)), Condition("STL", ("T'",)), Condition("MTL", TASKS),
+              Condition("STL-untuned", ("T",), lr_grid=(1.0,)), Condition("STL-untuned", ("T'",), lr_grid=(1.0,)),
+              Condition("MTL-untuned", TASKS, lr_grid=(1.0,)))
+
+
+def parse_point(spec: str, hidden: int | None = None) -> tuple[str, float, int]:
+    """``family:knob[:hidden]`` → (family, knob, hidden units); raises ValueError on a bad entry."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in FAMILIES:
+        raise ValueError(f"points are family:knob[:hidden] with family in {FAMILIES}, got {spec!r}")
+    h = int(parts[2]) if len(parts) == 3 else hidden
+    if h is None or h < 1:
+        raise ValueError(f"{spec!r}: hidden units must be ≥ 1")
+    RBConstruction(parts[0], float(parts[1]))   # raises on a bad knob
+    return parts[0], float(parts[1]), h
 
 
 @dataclass(frozen=True)
 class Config:
-    headline: str = field(default="disjoint", metadata={"help": "family of the headline claims", "choices": FAMILIES})
-    n_irrelevant: int = 0
-    train_fraction: float = field(default=0.75, metadata={
-        "help": "finite-sample runs train on this fraction of the trainable patterns (drawn without replacement)"})
-    hidden: int = 8
-    neutral: tuple[float, ...] = field(default=(1.0, 1.0, 0.0), metadata={
-        "help": "experiment-1 knob per family (disjoint, overlap, data)"})
-    strong: tuple[float, ...] = field(default=(3.0, 3.0, 1.0), metadata={
-        "help": "experiment-2 knob per family (disjoint, overlap, data)"})
-    scale_grid: tuple[float, ...] = field(default=(1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0), metadata={
-        "help": "phase diagram: B input scales k (disjoint, overlap)"})
-    q_grid: tuple[float, ...] = field(default=(0.0, 0.1, 0.25, 0.5, 1.0), metadata={
-        "help": "phase diagram: exception fractions q (data)"})
-    hidden_grid: tuple[int, ...] = field(default=(2, 4, 8, 16), metadata={"help": "phase diagram: hidden sizes"})
-    phase_seeds: int = field(default=100, metadata={"help": "seeds per phase-diagram point (experiment points get all)"})
-    confirm: tuple[str, ...] = field(default=("disjoint:3:8", "overlap:6:8", "overlap:8:8", "data:1:8"), metadata={
-        "help": "post-hoc confirmation of experiment 2 on all patterns with fresh seeds: family:knob:hidden"})
-    lr: float = 1.0
-    momentum: float = 0.9
-    epochs: int = 1000
+    exp1: str = field(default="data:0", metadata={"help": "experiment 1 (and RB3): family:knob"})
+    exp2: str = field(default="data:1", metadata={"help": "experiment 2 (RB2a-c): family:knob"})
+    tide: tuple[str, ...] = field(default=("silent", "fixed"), metadata={
+        "help": "new experiment-2 families with a route to a tide (RB4, RB5), trained on all patterns"})
+    n_train: int = field(default=36, metadata={
+        "help": "experiments 1 and 2: training rows drawn from the trainable patterns; the rest are the halt set"})
+    phase: tuple[str, ...] = field(default=("data:0.5:8", "data:1:8", "silent:1:16", "fixed:1:16"), metadata={
+        "help": "phase diagram (all patterns) beyond the claim points: family:knob:hidden"})
+    net: NetConfig = NetConfig(hidden=(8,))
+    train: TrainSpec = TrainSpec(lr=1.0, momentum=0.9, epochs=20_000, eval_every=10, patience=100, min_delta=1e-3,
+                                 lr_grid=(0.25, 1.0, 4.0, 16.0, 64.0, 256.0))
     threshold: float = field(default=0.9, metadata={"help": "label threshold on the agreement score"})
-    used_fraction: float = 0.1
-    n_examples: int = 16
+    used_fraction: float = field(default=0.1, metadata={"help": "a unit is used by an output at ≥ this share of its "
+                                                                 "largest sensitivity"})
+    n_examples: int = field(default=8, metadata={"help": "seeds per point whose hidden layer is saved in extras.json"})
 
     def __post_init__(self) -> None:
-        if len(self.neutral) != len(FAMILIES) or len(self.strong) != len(FAMILIES):
-            raise ValueError(f"--neutral and --strong need one value per family {FAMILIES}")
-        for fam, values in (("disjoint", (*self.neutral[:2], *self.strong[:2], *self.scale_grid)),
-                            ("data", (self.neutral[2], self.strong[2], *self.q_grid))):
-            for v in values:
-                RBConstruction(fam, v, self.n_irrelevant)   # raises on bad knobs
-        for spec in self.confirm:
-            parts = spec.split(":")
-            if len(parts) != 3 or parts[0] not in FAMILIES:
-                raise ValueError(f"--confirm entries are family:knob:hidden, got {spec!r}")
-            RBConstruction(parts[0], float(parts[1]), self.n_irrelevant)
-            if int(parts[2]) < 1:
-                raise ValueError(f"--confirm {spec!r}: hidden must be ≥ 1")
-        if not 0 < self.train_fraction <= 1:
-            raise ValueError("--train-fraction must be in (0, 1]")
-        if self.hidden < 1 or min(self.hidden_grid) < 1 or self.epochs < 1 or self.phase_seeds < 1:
-            raise ValueError("--hidden, --hidden-grid, --epochs and --phase-seeds must be ≥ 1")
+        for spec in (self.exp1, self.exp2, *(f"{f}:1" for f in self.tide), *self.phase):
+            parse_point(spec, self.net.hidden[0])
+        if len(self.net.hidden) != 1:
+            raise ValueError("--net.hidden: one hidden layer")
+        if self.train.patience is None:
+            raise ValueError("--train.patience: the fair protocol trains to a stopping point")
         if not 0.5 < self.threshold <= 1:
             raise ValueError("--threshold must be in (0.5, 1]")
+        if self.n_examples < 0:
+            raise ValueError("--n-examples must be ≥ 0")
 
 
 PROFILES = {
-    "quick": dict(seeds=40, phase_seeds=40, scale_grid=(1.0, 3.0), q_grid=(0.0, 1.0), hidden_grid=(2, 8),
-                  confirm=("overlap:8:8",)),
-    "full": dict(seeds=500),
+    "quick": dict(seeds=24, phase=(), tide=("silent",), n_examples=2,
+                  train=dict(epochs=3000, patience=30, lr_grid=(0.5, 1.0, 4.0))),
+    "full": dict(seeds=1100),
 }
 
 
-def construction(cfg: Config, family: str, pref: float) -> RBConstruction:
-    return RBConstruction(family, pref, cfg.n_irrelevant)
+def construction(family: str, pref: float) -> RBConstruction:
+    return RBConstruction(family, pref)
+
+
+def train_point(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden: int, all_patterns: bool,
+                key: tuple, device: str, backend: str = "auto"):
+    """Train every condition on every grid point for every seed in one batch (same rows and initial
+    weights per seed) and keep each condition's rate chosen on the halt set: (construction, Trained)."""
+    rb = construction(family, pref)
+    trained = train_conditions(rb, CONDITIONS, seeds, key=key, n_train=0, n_halt=0, n_test=0,
+                               net=replace(cfg.net, hidden=(hidden,)), train_spec=cfg.train, device=device,
+                               backend=backend, splits_for=lambda seed: rb.splits(numpy_rng(*key, seed, "data"),
+                                                                 None if all_patterns else cfg.n_train))
+    return rb, trained
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, family: str, pref: float, hidden: int, all_patterns: bool,
-              replicate: int, key: tuple, device: str, examples: bool, max_seed: int | None) -> dict:
-    """Train STL-T, STL-T' and MTL for every seed in one batch; score each trained output.
-    Seeds ≥ ``max_seed`` (phase-diagram-only points) are not trained and return no rows."""
-    out: dict[int, dict] = {seed: {"rows": []} for seed in seeds if max_seed is not None and seed >= max_seed}
-    seeds = [seed for seed in seeds if seed not in out]
-    if not seeds:
-        return out
-    rb = construction(cfg, family, pref)
-    n_trainable = int(rb.trainable(rb.all_patterns()).sum())
-    spec = NetSpec(n_inputs=rb.n_inputs, n_outputs=len(TASKS), hidden=(hidden,))
-    members = [(seed, c) for seed in seeds for c in CONDITIONS]
-    n_train = None if all_patterns else max(1, round(cfg.train_fraction * n_trainable))
-    data = {seed: rb.training_set(numpy_rng(*key, seed, "data"), n_train)
-            for seed in seeds}
-    batch = as_batch([data[seed] for seed, _ in members], device=device)
-    params = init_params(spec, [(*key, seed) for seed, _ in members], device=device)
-    weights = torch.tensor([[1.0 if t in c.tasks else 0.0 for t in TASKS] for _, c in members])
-    result = train(spec, params, batch, task_weights=weights,
-                   train_spec=TrainSpec(epochs=cfg.epochs, lr=cfg.lr, momentum=cfg.momentum, eval_every=cfg.epochs))
-    final = result.final
-    train_acc = 1 - evaluate(spec, final, batch)["error"].cpu().numpy()                  # (M, 2)
-    scores = np.stack([agreement(outputs_on(spec, final, torch.as_tensor(p.x, device=device)), p.features["A"])
-                       [:, k].cpu().numpy() for k, p in enumerate(rb.probe(t) for t in TASKS)], axis=1)
-    everything = rb.rows(rb.all_patterns())
-    x_all = torch.as_tensor(everything.x, device=device)
-    sens = hidden_sensitivity(spec, final, x_all)                                         # (M, 2, H)
-    used = used_units(sens, cfg.used_fraction).cpu().numpy()
-    hid = forward(spec, final, x_all)[1].cpu().numpy()                                  # (M, n, H)
-    signs = 2 * np.stack([everything.features[f] for f in "ABC"], axis=1) - 1
-    for i, (seed, c) in enumerate(members):
-        rec = out.setdefault(seed, {"rows": [], "extra": {}})
-        shared = int((used[i, 0] & used[i, 1]).sum()) if c.name == "MTL" else -1
-        for t in c.tasks:
-            k = TASKS.index(t)
-            label = str(classify(scores[i, k], first="A", second=OTHER[t], threshold=cfg.threshold))
-            rec["rows"].append({"family": family, "pref": pref, "hidden": hidden, "all_patterns": all_patterns,
-                                "replicate": replicate,
-                                "n_train": len(data[seed]),
-                                "condition": c.name, "task": t, "score_A": float(scores[i, k]), "label": label,
-                                "train_acc": float(train_acc[i, k]), "fits": bool(train_acc[i, k] == 1.0),
-                                "diverged": bool(result.diverged[i]), "n_used": int(used[i, k].sum()),
-                                "n_shared": shared})
-        if examples and c.name == "MTL" and seed < cfg.n_examples:
-            h = hid[i] - hid[i].mean(axis=0)
-            corr = (h.T @ signs) / np.maximum(np.linalg.norm(h, axis=0)[:, None] * np.sqrt(len(signs)), 1e-9)
-            rec["extra"] = {"sensitivity": np.round(sens[i].cpu().numpy(), 4).tolist(),
-                            "unit_feature_corr": np.round(corr, 3).tolist(),
-                            "labels": [r["label"] for r in rec["rows"] if r["condition"] == "MTL"]}
+              key: tuple, device: str, backend: str = "auto") -> dict:
+    """Train one point (``train_point``) and label each trained output by the minimum it reached, at
+    its own best-halt snapshot; the first ``n_examples`` seeds' MTL hidden layers go to extras."""
+    rb, trained = train_point(seeds, cfg=cfg, family=family, pref=pref, hidden=hidden, all_patterns=all_patterns,
+                              key=key, device=device, backend=backend)
+    return label_rows(rb, trained, cfg, device, family=family, pref=pref, hidden=hidden, all_patterns=all_patterns)
+
+
+def label_rows(rb: RBConstruction, trained, cfg: Config, device: str, **labels) -> dict:
+    """score_rows' records plus, per (condition, task): the agreement score with A on the task's probe
+    rows, the label (A, B/C or mixed), whether the training rows are fitted, units used and shared."""
+    out = score_rows(trained, **labels)
+    r, spec = trained.result, trained.result.spec
+    x_all = torch.as_tensor(rb.rows(rb.all_patterns()).x, device=device)
+    scores, sens = [], []
+    for k, task in enumerate(TASKS):
+        params = r.task_params(k)
+        probe = rb.probe(task)
+        scores.append(agreement(outputs_on(spec, params, torch.as_tensor(probe.x, device=device)),
+                                probe.features["A"])[:, k].cpu().numpy())
+        sens.append(hidden_sensitivity(spec, params, x_all)[:, k])
+    scores = np.stack(scores, axis=1)                                              # (M, 2)
+    used = used_units(torch.stack(sens, dim=1), cfg.used_fraction).cpu().numpy()   # (M, 2, H)
+    shared_used = used_units(hidden_sensitivity(spec, r.shared_snapshot, x_all), cfg.used_fraction).cpu().numpy()
+    rows = {(seed, row["condition"], row["trained_tasks"], row["task"]): row for seed, rec in out.items()
+            for row in rec["rows"]}
+    for i, (seed, c) in enumerate(trained.members):
+        for task in c.report or c.tasks:
+            k = TASKS.index(task)
+            row = rows[(seed, c.name, "+".join(c.tasks), task)]
+            row.update(score_A=float(scores[i, k]),
+                       label=str(classify(scores[i, k], first="A", second=TASK_OTHER[task], threshold=cfg.threshold)),
+                       fits=bool(row["train_error"] == 0.0), n_used=int(used[i, k].sum()),
+                       n_shared=int((shared_used[i, 0] & shared_used[i, 1]).sum()) if len(c.tasks) == 2 else -1)
+        if c.name == "MTL" and seed < cfg.n_examples:
+            out[seed]["extra"] = unit_picture(spec, [p[i:i + 1] for p in r.shared_snapshot], rb, device) | {
+                "labels": [rows[(seed, "MTL", "T+T'", t)]["label"] for t in TASKS], "lr": trained.choices[i]["lr"]}
     return out
 
 
+def unit_picture(spec, params: list[torch.Tensor], rb: RBConstruction, device: str) -> dict:
+    """One net's hidden layer: input weights (inputs × H), each output's sensitivity to each unit
+    (2 × H, mean |∂out/∂h| over all patterns) and each unit's correlation with ±A, ±B, ±C (H × 3)."""
+    everything = rb.rows(rb.all_patterns())
+    x = torch.as_tensor(everything.x, device=device)
+    hid = forward(spec, params, x)[1][0].cpu().numpy()                              # (n, H)
+    signs = 2 * np.stack([everything.features[f] for f in "ABC"], axis=1) - 1
+    h = hid - hid.mean(axis=0)
+    corr = (h.T @ signs) / np.maximum(np.linalg.norm(h, axis=0)[:, None] * np.sqrt(len(signs)), 1e-9)
+    w = params[0][0].cpu().numpy()                                                # (inputs, H)
+    mass = np.stack([np.abs(w[list(rb.bits[f])]).sum(axis=0) for f in "ABC"], axis=1)   # (H, 3)
+    share = mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12)
+    unit_feature = [("ABC"[int(j)] if share[u, j] >= UNIT_SHARE else "·") for u, j in enumerate(share.argmax(axis=1))]
+    return {"input_weights": np.round(w, 3).tolist(), "unit_feature": unit_feature,
+            "output_weights": np.round(params[2][0].cpu().numpy(), 3).tolist(),
+            "sensitivity": np.round(hidden_sensitivity(spec, params, x)[0].cpu().numpy(), 4).tolist(),
+            "unit_feature_corr": np.round(corr, 3).tolist(), "bits": rb.bit_names()}
+
+
+UNIT_SHARE = 0.6   # a unit is "an A (B, C) unit" when that feature's two input lines carry ≥ 60 % of its |weights|
+
+
 def points(cfg: Config) -> list[dict]:
-    """Every sweep point: experiments 1 and 2 (finite samples) and RB3 (all patterns) per family with
-    every seed, then the phase-diagram grid (all patterns, ``phase_seeds`` seeds), then the
-    confirmation points (replicate 1: all patterns, every seed, fresh data/initial-weight streams)."""
-    pts = []
-    for f, fam in enumerate(FAMILIES):
-        pts.append(dict(family=fam, pref=cfg.neutral[f], hidden=cfg.hidden, all_patterns=False, examples=True, full=True))
-        pts.append(dict(family=fam, pref=cfg.strong[f], hidden=cfg.hidden, all_patterns=False, examples=True, full=True))
-        pts.append(dict(family=fam, pref=cfg.neutral[f], hidden=cfg.hidden, all_patterns=True, examples=False, full=True))
-        for pref in (cfg.q_grid if fam == "data" else cfg.scale_grid):
-            for hidden in cfg.hidden_grid:
-                pts.append(dict(family=fam, pref=pref, hidden=hidden, all_patterns=True, examples=False, full=False))
-    pts = [{**p, "replicate": 0} for p in pts]
-    for spec in cfg.confirm:
-        fam, pref, hidden = spec.split(":")
-        pts.append(dict(family=fam, pref=float(pref), hidden=int(hidden), all_patterns=True, examples=False, full=True,
-                        replicate=1))
-    unique = {}
-    for p in pts:   # a grid point equal to an experiment point is the same unit (keeps all its seeds)
-        k = (p["family"], p["pref"], p["hidden"], p["all_patterns"], p["replicate"])
-        unique[k] = {**p, "full": unique[k]["full"] or p["full"]} if k in unique else p
-    return list(unique.values())
+    """Every sweep point (experiments 1 and 2 on finite samples, RB3 and the tide families on all
+    patterns, then the phase diagram), without duplicates."""
+    h = cfg.net.hidden[0]
+    specs = [(cfg.exp1, False), (cfg.exp2, False), (cfg.exp1, True), *((f"{f}:1", True) for f in cfg.tide),
+             *((s, True) for s in cfg.phase)]
+    out = {}
+    for spec, all_patterns in specs:
+        family, pref, hidden = parse_point(spec, h)
+        out.setdefault((family, pref, hidden, all_patterns),
+                       dict(family=family, pref=pref, hidden=hidden, all_patterns=all_patterns))
+    return list(out.values())
 
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
-    device = run.device  # version-1 cache keys and streams (re-registration adds run.stream)
+    exclude = ("exp1", "exp2", "tide", "phase")   # sweep lists: each unit's own point is in its key
     units = []
-    exclude = ("headline", "neutral", "strong", "scale_grid", "q_grid", "hidden_grid", "hidden", "n_examples",
-               "phase_seeds", "confirm")
     for p in points(cfg):
-        max_seed = None if p.pop("full") else cfg.phase_seeds
-        key = unit_key(NAME, VERSION, cfg, device, exclude=exclude, max_seed=max_seed, **p)
-        units.append(Unit(key=key, label=f"{p['family']} pref={p['pref']:g} H={p['hidden']}"
-                                         f"{' all' if p['all_patterns'] else ''}{' confirm' if p['replicate'] else ''}",
-                          compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION, p["family"], p["pref"], p["hidden"],
-                                                                   p["all_patterns"], p["replicate"]), device=device,
-                                          max_seed=max_seed,
-                                          **p)))
+        rb = construction(p["family"], p["pref"])
+        units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=exclude, problem=rb, **p),
+                          label=f"{p['family']} knob={p['pref']:g} H={p['hidden']}"
+                                f"{' all patterns' if p['all_patterns'] else f' n={cfg.n_train}'}",
+                          compute=partial(run_seeds, cfg=cfg, key=(NAME, VERSION, run.stream, *p.values()),
+                                          device=run.device, backend=run.backend, **p)))
     return units
 
 
-# Pilots run before the full profile (100 seeds each, 8 hidden units unless stated; rates are label
-# fractions). They chose the feature type and the sample and are recorded here because the rules ask
-# for every construction tried with its numbers; no verdict uses them.
-PILOTS = [
+# Every construction tried before the committed runs (listed in summary.json's constructions_tried).
+# Version 1 (fixed lr 1.0, 1000 epochs, no stopping rule; 100-seed pilots, 8 hidden units):
+PILOT_V1 = [
     {"construction": "v0 single-bit features on ±1 input lines (A, B, C one bit each, 3 irrelevant bits, 64 rows "
                      "with replacement, 1500 epochs); 'shared' variant: A and B also share one line with opposite "
-                     "signs (overlap 0.5), D mirrors B for C",
+                     "signs, D mirrors B for C",
      "result": "STL almost always 'mixed' (disjoint k=1: STL T mixed 0.99, STL T' mixed 0.99; shared k=1: STL T "
-               "mixed 0.88, T' 1.00): with redundant single-bit features GD weights A and B equally and the probe "
-               "answer is set by bias and irrelevant inputs. MTL k=1: A 0.85/0.85 (disjoint), 0.90/0.90 (shared). "
-               "k=4: STL T B 1.00 both; MTL T' A 0.08, C 0.03, mixed 0.89 (disjoint), A 0.08 C 0.00 (shared). "
-               "data q=0.25: STL T B 0.84, MTL T' A 0.35 C 0.00. Abandoned: no A-or-B choice to measure."},
-    {"construction": "v1 XOR features, 6 bits, trained on all 48 trainable patterns, 1000 epochs (scratch script)",
+               "mixed 0.88, T' 1.00). MTL k=1: A 0.85/0.85 (disjoint), 0.90/0.90 (shared). k=4: STL T B 1.00 both; "
+               "MTL T' A 0.08, C 0.03, mixed 0.89. data q=0.25: STL T B 0.84, MTL T' A 0.35 C 0.00. Abandoned."},
+    {"construction": "v1 XOR features, 6 bits, trained on all 48 trainable patterns, 1000 epochs",
      "result": "disjoint k=1: STL T A 0.47 B 0.45, STL T' A 0.46 C 0.48; MTL A 0.87 (T), 0.82 (T'). k=1.5: STL T "
                "B 0.97; MTL T' A 0.69 C 0.29. k=2: STL T B 1.00; MTL T' A 0.58 C 0.33. k=3: MTL T' A 0.40 C 0.34 "
                "mixed 0.26 (STL T' C 0.50). overlap (C=b1⊕c2) k=1: STL 0.50/0.43, MTL A 0.81/0.82; k=2: MTL T' "
                "A 0.64 C 0.29; k=4: MTL T' A 0.39 C 0.57 vs STL T' C 0.47. data q=0.1/0.3: STL T B only 0.52/0.59 "
                "(rest mixed), MTL T' A 0.84/0.86; q=1: STL T B 1.00, MTL T' A 0.46 C 0.47."},
     {"construction": "v1 with 2 irrelevant bits, 64 rows drawn with replacement",
-     "result": "fit rate 0.89-0.92; disjoint k=1 STL T A 0.23 B 0.22 mixed 0.55; MTL A 0.63/0.62. Too many "
-               "unseen probe patterns: mostly mixed. Abandoned."},
+     "result": "fit rate 0.89-0.92; disjoint k=1 STL T A 0.23 B 0.22 mixed 0.55; MTL A 0.63/0.62. Abandoned."},
     {"construction": "v1 with 1 irrelevant bit, 64 rows with replacement; and 0 irrelevant bits, 32 rows with "
                      "replacement",
      "result": "fit 0.73-0.88; disjoint k=1 STL T A 0.11-0.31, B 0.09-0.29, mixed 0.40-0.80. Abandoned."},
-    {"construction": "v1, 0 irrelevant bits, 36 of 48 trainable patterns without replacement (the adopted sample)",
+    {"construction": "v1, 0 irrelevant bits, 36 of 48 trainable patterns without replacement (adopted)",
      "result": "disjoint k=1: fit 0.95, STL T A 0.45 B 0.33 mixed 0.22, STL T' A 0.35 C 0.36; MTL A 0.82/0.84."},
-    {"construction": "overlap family on all trainable patterns, k in {2,4,6,8} x H in {4,8,16} (exploring where a "
-                     "C-shift appears; these points are re-run in the committed phase diagram)",
+    {"construction": "overlap family on all trainable patterns, k in {2,4,6,8} x H in {4,8,16}",
      "result": "H=8: MTL T' C 0.34/0.54/0.56/0.66 at k=2/4/6/8 vs STL T' C 0.47/0.49/0.37/0.42; H=16: MTL T' C "
                "0.30 (k=4), 0.48 (k=6); H=4: 0.51 (k=4), 0.54 (k=6)."},
-    {"construction": "first full-profile run of this file's constructions (same design, earlier random streams, "
-                     "before the confirmation points existed)",
-     "result": "headline verdicts as in the committed run (RB1a inconclusive, RB1b replicated, RB2a/RB2b/RB2c not "
-               "replicated, RB3 replicated); phase diagram: MTL T' C-rate above STL only in the overlap family at "
-               "H=8, k=6 (0.62 vs 0.49) and k=8 (0.69 vs 0.48), 100 seeds, not significant after Holm over the grid. "
-               "This is what the post-hoc confirmation points (--confirm) test with fresh seeds."},
+    {"construction": "v1 committed full run (500 seeds; phase diagram 100 seeds/point; post-hoc confirmation 500 "
+                     "fresh seeds at overlap k=6, k=8)",
+     "result": "RB1a inconclusive (STL T A .37 B .41 mixed .22; A/(A+B) .479 [.43, .53]), RB1b replicated "
+               "(+0.378), RB2a not replicated (disjoint k=3 scales B's bits, which T' also sees: STL T' mixed "
+               ".20 -> .38), RB2b not replicated (MTL T B .66, B/(A+B) .988, mixed .18-.33), RB2c not replicated "
+               "(MTL T' C .19 vs STL .32), RB3 replicated. The only C-shift: overlap family (C = b1⊕c2 shares "
+               "an input bit with B) at H=8, k=6/8: MTL T' C .62/.69 vs STL .49/.48 — attraction through the "
+               "shared bit, not a tide."},
 ]
-
-
-# -- analysis ---------------------------------------------------------------------------------
-def rates(runs: pd.DataFrame, **where) -> dict:
-    """Counts and Wilson CIs of each label (and fit / divergence counts) among the selected runs."""
-    sel = runs
-    for k, v in where.items():
-        sel = sel[sel[k] == v]
-    n = len(sel)
-    out = {"n": n, "n_not_fit": int((~sel["fits"]).sum()), "n_diverged": int(sel["diverged"].sum()),
-           "mean_train_acc": float(sel["train_acc"].mean()) if n else float("nan"),
-           "mean_score_A": float(sel["score_A"].mean()) if n else float("nan")}
-    for label in ("A", "B", "C", "mixed"):
-        k = int((sel["label"] == label).sum())
-        out[label] = {"k": k, "rate": k / n if n else float("nan"), "ci": list(wilson_ci(k, n))}
-    return out
-
-
-def outcome_table(runs: pd.DataFrame, family: str, pref: float, hidden: int, all_patterns: bool,
-                  replicate: int = 0) -> dict:
-    sel = runs[(runs["family"] == family) & (runs["pref"] == pref) & (runs["hidden"] == hidden)
-               & (runs["all_patterns"] == all_patterns) & (runs["replicate"] == replicate)]
-    return {f"{cond} {task}": rates(sel, condition=cond, task=task) for cond in ("STL", "MTL") for task in TASKS}
-
-
-def fisher_more(table: dict, label: str, task: str) -> tuple[float, float, tuple[float, float], float]:
-    """MTL vs STL rate of ``label`` on ``task``: difference, one-sided p (MTL greater), Newcombe CI,
-    and the opposite-direction p."""
-    m, s = table[f"MTL {task}"], table[f"STL {task}"]
-    args = (m[label]["k"], m["n"], s[label]["k"], s["n"])
-    return (m[label]["rate"] - s[label]["rate"], fisher_exact(*args, "greater"), newcombe_diff_ci(*args),
-            fisher_exact(*args, "less"))
-
-
-def band(table: dict, cell: str, label: str) -> str:
-    return verdict_band(tuple(table[cell][label]["ci"]), *BAND)
-
-
-def stl_bands(table: dict) -> list[str]:
-    """Band verdicts of STL T's A and B rates and STL T''s A and C rates."""
-    return [band(table, "STL T", "A"), band(table, "STL T", "B"), band(table, "STL T'", "A"), band(table, "STL T'", "C")]
-
-
-def mtl_beats(table: dict, label: str, tasks: tuple[str, ...]) -> dict:
-    """Per task: MTL rate of ``label`` above 0.5 (CI) and above STL (one-sided Fisher); the claim's
-    p is the largest, its effect the smallest difference (intersection-union test)."""
-    parts = [fisher_more(table, label, t) for t in tasks]
-    worst = min(range(len(parts)), key=lambda j: parts[j][0])
-    above = [verdict_threshold(tuple(table[f"MTL {t}"][label]["ci"]), 0.5) for t in tasks]
-    return dict(effect=parts[worst][0], ci=parts[worst][2], p=max(p[1] for p in parts),
-                p_opposite=min(p[3] for p in parts), extra=above,
-                details={f"{t}": {"mtl_rate": table[f"MTL {t}"][label]["rate"],
-                                  "stl_rate": table[f"STL {t}"][label]["rate"], "p_fisher": p[1],
-                                  "diff_ci": list(p[2]), "mtl_above_half": a}
-                         for t, p, a in zip(tasks, parts, above)})
-
-
-def exp1_parts(exp1: dict) -> list[dict]:
-    b = stl_bands(exp1)
-    return [dict(id="RB1a", verdict=combine_verdicts(b), effect=exp1["STL T"]["A"]["rate"] - 0.5,
-                 ci=(exp1["STL T"]["A"]["ci"][0] - 0.5, exp1["STL T"]["A"]["ci"][1] - 0.5), p=None,
-                 details={"bands [T:A, T:B, T':A, T':C]": b}),
-            dict(id="RB1b", **mtl_beats(exp1, "A", TASKS))]
-
-
-def exp2_parts(exp2: dict) -> list[dict]:
-    stl_t_b = verdict_threshold(tuple(exp2["STL T"]["B"]["ci"]), 0.95)
-    b2 = stl_bands(exp2)[2:]
-    return [dict(id="RB2a", verdict=combine_verdicts([stl_t_b, *b2]), effect=exp2["STL T"]["B"]["rate"],
-                 ci=tuple(exp2["STL T"]["B"]["ci"]), p=None,
-                 details={"STL T B-rate >= 0.95": stl_t_b, "bands [T':A, T':C]": b2}),
-            dict(id="RB2b", verdict=verdict_threshold(tuple(exp2["MTL T"]["B"]["ci"]), 0.90),
-                 effect=exp2["MTL T"]["B"]["rate"], ci=tuple(exp2["MTL T"]["B"]["ci"]), p=None, details={}),
-            dict(id="RB2c", **mtl_beats(exp2, "C", ("T'",)))]
-
-
-def judge_family(exp1: dict, exp2: dict, rb3: dict) -> list[dict]:
-    """Raw test parts for every claim on one family's outcome tables (verdicts after Holm)."""
-    return [*exp1_parts(exp1), *exp2_parts(exp2), dict(id="RB3", **mtl_beats(rb3, "A", TASKS))]
-
-
-def summarise(parts: list[dict]) -> dict:
-    return {p["id"]: {"verdict": p["verdict"], "effect": p["effect"], "ci": list(p["ci"]), "p": p["p"],
-                      "p_holm": p.get("p_holm"), "details": p.get("details", {})} for p in parts}
-
-
-STATEMENTS = {
-    "RB1a": ("exp. 1: alone, T finds A or B equally often; T' finds A or C equally often", "C97 §3.2.4",
-             "STL label rates (T: A, B; T': A, C) each with 95% Wilson CI inside [0.35, 0.65]"),
-    "RB1b": ("exp. 1: trained together both tasks usually find A", "C97 §3.2.4",
-             "per task: MTL A-rate CI above 0.5 and one-sided Fisher exact MTL > STL A-rate; p = max over tasks, Holm"),
-    "RB2a": ("exp. 2: alone, T always finds B; T' still has no preference", "C97 §3.2.4",
-             "STL T B-rate Wilson CI above 0.95; STL T' A and C rates inside [0.35, 0.65]"),
-    "RB2b": ("exp. 2: together, T still finds B", "C97 §3.2.4", "MTL T B-rate Wilson CI above 0.90"),
-    "RB2c": ("exp. 2: together, T' usually finds C (the tide)", "C97 §3.2.4",
-             "MTL T' C-rate CI above 0.5 and one-sided Fisher exact MTL > STL T' C-rate, Holm"),
-    "RB3": ("representation bias persists with unlimited data (exp. 1 trained on all 96 trainable patterns)",
-            "C95 §2.5", "RB1b's test on all-pattern training runs"),
+# Version 2 design pilots (pilot seed stream, 8 hidden units, the fair protocol; rates are label shares:
+# A / the task's other minimum / mixed). They fixed the learning-rate grid, the cap and the probe rows
+# of the new families; the claims, thresholds and tests were written before them.
+PILOT_V2 = [
+    {"pilot": "grid 1×{1/4,1,4,16,64}, patience 100 checks of 10 epochs, min_delta 1e-3, cap 20 000, 16 seeds, "
+              "data q=0 (36 rows) and silent",
+     "result": "data q=0: top edge (64) chosen by 19 % of STL seeds (T and T'); silent STL T top edge 94 %: the "
+               "noise-free halt MSE keeps falling with the rate (MSE at the stop ∝ lr^-1/2) — grid extended. "
+               "silent's T probe first spanned all A≠B patterns: T 100 % mixed, because T never sees C's lines "
+               "move and its answer there is arbitrary; T's probe now stays inside T's rows."},
+    {"pilot": "grid 1×{1,4,16,64,256,1024}, 16 seeds", "result": "optimum inside (median chosen 16); edges ≤ 6 % "
+              "high, 12.5 % low at data q=0 (36 rows) — lower edge moved to 1/4."},
+    {"pilot": "grid 1×{1/4,1,4,16,64,256} (adopted), 64 seeds, fused trainer",
+     "result": "edges ≤ 9.4 % (MTL low edge at data q=1, 36 rows); cap fractions ≤ 3.1 % (MTL, data q=1, 36 "
+               "rows), 0 on all patterns; median stop 1040-2400 epochs. Rates (tuned / lr 1): data q=0 36 rows: "
+               "STL T .30/.34/.36 vs lr-1 .36/.42/.22; MTL T .81/.08/.11, T' .73/.09/.17. data q=1: STL T "
+               "B 1.00; STL T' .38/.30/.33; MTL T' .45/.31/.23. silent: STL T' .23/.39/.38, MTL T' .27/.50/.23. "
+               "fixed: STL T' .39/.33/.28, MTL T' .23/.45/.31. ~3 s per 64 seeds per point (21 nets per seed)."},
+]
+# A first launch of the full profile (confirmatory stream) ran with the Config's old default grid
+# 1×{1/4, 1/2, 1, 2, 4, 8} instead of the pre-registered one: the Config default had not been updated.
+# Stopped after 4 of 12 points when the top edge was seen chosen by 40-100 % of seeds; its numbers are
+# kept here, and the full profile was rerun with the pre-registered grid (fresh cache keys).
+ABORTED_LAUNCH = {
+    "grid": "1×{1/4,1/2,1,2,4,8} (not the pre-registered grid)", "seeds": 1100,
+    "top-edge share": "STL .75-1.00, MTL .40-.99", "cap fraction": "≤ .026",
+    "exp1 (data q=0, 36 rows)": "STL T A/B/mixed .39/.40/.21, STL T' .38/.38/.25; MTL T .81/.08/.11, T' .80/.08/.12; "
+                                "switches towards A: T 288 vs 6, T' 263 vs 6",
+    "exp2 (data q=1, 36 rows)": "STL T B .996; STL T' A/C/mixed .40/.40/.21; MTL T B .985; MTL T' .41/.40/.20; "
+                                "T' switches A→C 79 vs C→A 86",
+    "rb3 (all patterns)": "STL T .47/.42/.12, T' .47/.44/.10; MTL T .80/.14/.06, T' .81/.15/.04",
+    "silent (all patterns)": "STL T B 1.00; STL T' A/C/mixed .44/.45/.12; MTL T' .41/.47/.12; switches A→C 37 vs "
+                             "C→A 22 (one-sided p .034)",
+}
+SUPERSEDED = {   # claim ID -> why its v1 verdict changed
+    "RB1a": "v1's band on unconditional rates counted the ~22 % mixed runs against both minima; v2 judges the share "
+            "among runs that reached a minimum (A/(A+B) .50, A/(A+C) .50, both inside the band); the mixed rate is "
+            "its own claim RB1m, which fails (.36 with tuned rates)",
+    "RB2a": "v1 set T's preference by scaling B's input lines, which T' also sees (T''s mixed rate rose .20 → .38); "
+            "v2 puts it on T's labels only (data q = 1): STL-T B share 1.00, STL-T' A share .48, inside the band",
+    "RB2b": "v1 (disjoint k = 3) counted mixed runs against B; v2 (data q = 1) judges the share among runs that "
+            "reached a minimum: MTL-T B share 1.00 [.997, 1] (1.4 % mixed)",
+    "RB2c": "v1's experiment 2 changed T''s inputs, so T' was not indifferent alone; with T's preference on T's labels "
+            "only, T''s C share is .48 [.45, .51] with T and .52 alone (A→C 60 vs C→A 76 switches): no tide, but "
+            "neither interval clears its pre-registered line, so inconclusive rather than not replicated",
 }
 
 
-def finish_verdicts(parts: list[dict]) -> None:
-    """Holm over every p-value of the list, then each claim's verdict (directional part combined
-    with its threshold parts)."""
-    idx = [i for i, p in enumerate(parts) if p["p"] is not None]
-    for i, adj in zip(idx, holm([parts[i]["p"] for i in idx])):
-        p = parts[i]
-        p["p_holm"] = adj
-        directional = verdict_directional(adj, p["effect"], p["ci"], "greater", p["p_opposite"])
-        p["verdict"] = combine_verdicts([directional, *p["extra"]])
+# -- analysis ---------------------------------------------------------------------------------
+CELLS = (("STL-untuned", "lr 1"), ("STL", "tuned"), ("MTL", "tuned"), ("MTL-untuned", "lr 1"))
 
 
-def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
-    neutral = dict(zip(FAMILIES, cfg.neutral))
-    strong = dict(zip(FAMILIES, cfg.strong))
-    tables, parts = {}, {}
-    for fam in FAMILIES:
-        exp1 = outcome_table(runs, fam, neutral[fam], cfg.hidden, False)
-        exp2 = outcome_table(runs, fam, strong[fam], cfg.hidden, False)
-        rb3 = outcome_table(runs, fam, neutral[fam], cfg.hidden, True)
-        tables[fam] = {"construction_exp1": construction(cfg, fam, neutral[fam]).describe(),
-                       "construction_exp2": construction(cfg, fam, strong[fam]).describe(),
-                       "exp1": exp1, "exp2": exp2, "rb3_all_patterns": rb3}
-        parts[fam] = judge_family(exp1, exp2, rb3)
-    # Holm over the headline family's p-values together with every other family's (stricter)
-    flat = [p for fam in FAMILIES for p in parts[fam]]
-    finish_verdicts(flat)
-    by_family = {fam: summarise(parts[fam]) for fam in FAMILIES}
-    confirmation = {}   # post-hoc: experiment 2 on all patterns with fresh seeds (own Holm family)
-    for spec in cfg.confirm:
-        fam, pref, hidden = spec.split(":")
-        table = outcome_table(runs, fam, float(pref), int(hidden), True, replicate=1)
-        confirmation[spec] = {"construction": construction(cfg, fam, float(pref)).describe() + f", {hidden} hidden, "
-                                                                                             "all patterns, fresh seeds",
-                              "outcomes": table, "parts": exp2_parts(table)}
-    finish_verdicts([p for c in confirmation.values() for p in c["parts"]])
-    confirmation = {spec: {**{k: v for k, v in c.items() if k != "parts"}, "claims": summarise(c["parts"])}
-                    for spec, c in confirmation.items()}
-    for fam in FAMILIES:   # supplementary: experiment 1's STL indifference when trained on all patterns
-        table = tables[fam]["rb3_all_patterns"]
-        bands = [verdict_band(tuple(table[cell][lab]["ci"]), *BAND)
-                 for cell, lab in (("STL T", "A"), ("STL T", "B"), ("STL T'", "A"), ("STL T'", "C"))]
-        by_family[fam]["RB1a on all patterns (supplementary)"] = {"verdict": combine_verdicts(bands),
-                                                                  "bands [T:A, T:B, T':A, T':C]": bands}
-    claims = []
-    for p in parts[cfg.headline]:
-        statement, source, test = STATEMENTS[p["id"]]
-        fig = "exp_outcomes.png"
-        claims.append(ClaimResult(
-            id=p["id"], statement=statement, source=source,
-            test=f"{test}; family {construction(cfg, cfg.headline, strong[cfg.headline] if p['id'].startswith('RB2') else neutral[cfg.headline]).describe()}, "
-                 f"{cfg.hidden} hidden units, label threshold {cfg.threshold}",
-            effect=float(p["effect"]), ci=(float(p["ci"][0]), float(p["ci"][1])), p_value=p["p"],
-            n=int(tables[cfg.headline]["exp1"]["STL T"]["n"]), verdict=p["verdict"], figure=f"{NAME}/{fig}",
-            details={**p.get("details", {}), "holm_family": "all claims of all three families",
-                     "p_holm_all_families": p.get("p_holm"),
-                     "p_opposite": p.get("p_opposite")}))
-    phase = phase_table(runs)
-    tide = tide_scan(runs)
-    figures = [plot_outcomes(tables, confirmation, cfg, outdir), plot_phase(phase, cfg, outdir), plot_units(extras, runs, cfg, outdir)]
-    tried = PILOTS + [{"family": fam, "exp1": tables[fam]["construction_exp1"], "exp2": tables[fam]["construction_exp2"],
-              "verdicts": {k: v["verdict"] for k, v in by_family[fam].items()},
-              "rates": {exp: {cell: {lab: tables[fam][exp][cell][lab]["rate"] for lab in ("A", "B", "C", "mixed")}
-                              for cell in tables[fam][exp]} for exp in ("exp1", "exp2", "rb3_all_patterns")}}
-             for fam in FAMILIES] + [
-        {"confirmation": spec, "construction": c["construction"],
-         "verdicts": {k: v["verdict"] for k, v in c["claims"].items()},
-         "rates": {cell: {lab: c["outcomes"][cell][lab]["rate"] for lab in ("A", "B", "C", "mixed")}
-                   for cell in c["outcomes"]}} for spec, c in confirmation.items()]
-    return Findings(claims=claims, constructions_tried=tried,
-                    tables={"by_family": by_family, "outcomes": tables, "confirmation_exp2_all_patterns": confirmation, "tide_scan": tide.to_dict(orient="records"),
-                            "hidden_sharing": sharing_table(runs, cfg), "phase": phase.to_dict(orient="records")},
-                    figures=figures)
+def at_point(runs: pd.DataFrame, family: str, pref: float, hidden: int, all_patterns: bool) -> pd.DataFrame:
+    return runs[(runs["family"] == family) & np.isclose(runs["pref"], pref) & (runs["hidden"] == hidden)
+                & (runs["all_patterns"] == all_patterns)]
 
 
-def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
-    grid = runs[runs["all_patterns"] & (runs["replicate"] == 0)]
-    rows = []
-    for (fam, pref, hidden, cond, task), g in grid.groupby(["family", "pref", "hidden", "condition", "task"]):
-        row = dict(family=fam, pref=pref, hidden=hidden, condition=cond, task=task, n=len(g),
-                   fit_rate=float(g["fits"].mean()), mean_shared=float(g["n_shared"].mean()))
-        for label in ("A", "B", "C", "mixed"):
-            row[label] = float((g["label"] == label).mean())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def tide_scan(runs: pd.DataFrame) -> pd.DataFrame:
-    """RB2c's test at every phase-diagram point: MTL vs STL C-rate of T' (one-sided Fisher, Holm over
-    the whole grid) and whether the MTL C-rate's Wilson CI lies above 0.5."""
-    grid = runs[runs["all_patterns"] & (runs["replicate"] == 0) & (runs["task"] == "T'")]
-    rows = []
-    for (fam, pref, hidden), g in grid.groupby(["family", "pref", "hidden"]):
-        m, s = g[g["condition"] == "MTL"], g[g["condition"] == "STL"]
-        km, ks = int((m["label"] == "C").sum()), int((s["label"] == "C").sum())
-        rows.append(dict(family=fam, pref=pref, hidden=hidden, n=len(m), mtl_C=km / len(m), stl_C=ks / len(s),
-                         mtl_A=float((m["label"] == "A").mean()), stl_A=float((s["label"] == "A").mean()),
-                         diff=km / len(m) - ks / len(s), diff_ci=list(newcombe_diff_ci(km, len(m), ks, len(s))),
-                         mtl_C_ci=list(wilson_ci(km, len(m))), p_fisher=fisher_exact(km, len(m), ks, len(s), "greater"),
-                         p_fisher_less=fisher_exact(km, len(m), ks, len(s), "less")))
-    out = pd.DataFrame(rows)
-    out["p_holm"] = holm(out["p_fisher"].tolist())
-    out["tide"] = (out["p_holm"] < 0.01) & (out["mtl_C_ci"].map(lambda ci: ci[0] > 0.5))
+def label_rates(labels: pd.Series, other: str) -> dict:
+    """Counts, rates and Wilson CIs of A, the other minimum and mixed, and the conditional share of
+    A among runs that reached a minimum (A or the other)."""
+    n = len(labels)
+    k = {lab: int((labels == lab).sum()) for lab in ("A", other, "mixed")}
+    out = {"n": n, "other": other}
+    for lab, count in k.items():
+        out[lab] = {"k": count, "rate": count / n if n else float("nan"), "ci": list(wilson_ci(count, n))}
+    reached = k["A"] + k[other]
+    out["reached"] = reached
+    out["share_A"] = {"k": k["A"], "n": reached, "rate": k["A"] / reached if reached else float("nan"),
+                      "ci": list(wilson_ci(k["A"], reached))}
+    out[f"share_{other}"] = {"k": k[other], "n": reached, "rate": k[other] / reached if reached else float("nan"),
+                             "ci": list(wilson_ci(k[other], reached))}
     return out
 
 
-def sharing_table(runs: pd.DataFrame, cfg: Config) -> list[dict]:
-    """MTL runs at the experiment points grouped by their pair of labels: how many hidden units each
-    output uses and how many both use."""
-    exp = runs[~runs["all_patterns"] & (runs["condition"] == "MTL")]
-    wide = exp.pivot_table(index=["family", "pref", "seed"], columns="task",
-                           values=["label", "n_used", "n_shared"], aggfunc="first")
+def outcome_table(sel: pd.DataFrame) -> dict:
+    """Label rates per (condition, task) at one point."""
+    return {f"{cond} {task}": label_rates(sel[(sel["condition"] == cond) & (sel["task"] == task)]["label"],
+                                          TASK_OTHER[task])
+            for cond, _ in CELLS for task in TASKS if ((sel["condition"] == cond) & (sel["task"] == task)).any()}
+
+
+def switch_test(sel: pd.DataFrame, task: str, towards: str) -> dict:
+    """Paired MTL vs STL (same seed, rows, initial weights): among seeds where both runs of ``task``
+    reached one of its two minima, McNemar's exact test that MTL lands in ``towards`` more often
+    (discordant pairs: STL other → MTL ``towards`` vs the reverse). Also the unconditional McNemar
+    on "reached ``towards``" over every seed."""
+    wide = sel[sel["task"] == task].pivot_table(index="seed", columns="condition", values="label", aggfunc="first")
+    mtl, stl = wide["MTL"], wide["STL"]
+    minima = ("A", TASK_OTHER[task])
+    both = mtl.isin(minima) & stl.isin(minima)
+    cond = mcnemar_exact(mtl[both] == towards, stl[both] == towards, alternative="greater")
+    opposite = mcnemar_exact(mtl[both] == towards, stl[both] == towards, alternative="less")["p"]
+    uncond = mcnemar_exact(mtl == towards, stl == towards, alternative="greater")
+    return {"n_both_reached": int(both.sum()), "n_seeds": int(len(wide)), "to_" + towards: cond["only_treatment"],
+            "away_from_" + towards: cond["only_control"], "mtl_share": cond["rate_treatment"],
+            "stl_share": cond["rate_control"], "diff": cond["diff"], "ci": list(cond["ci"]), "p": cond["p"],
+            "p_opposite": opposite, "unconditional": {k: (list(v) if isinstance(v, tuple) else v)
+                                                      for k, v in uncond.items()}}
+
+
+def where_of(point: dict, task: str | None = None) -> dict:
+    w = {"family": point["family"], "pref": point["pref"], "hidden": point["hidden"],
+         "all_patterns": point["all_patterns"]}
+    return w | ({"task": task} if task else {})
+
+
+def describe_point(point: dict, cfg: Config) -> str:
+    rows = "all trainable patterns" if point["all_patterns"] else f"{cfg.n_train} training rows"
+    return f"{construction(point['family'], point['pref']).describe()}; {point['hidden']} hidden units; {rows}"
+
+
+def share_claim(id: str, table: dict, cell: str, label: str, point: dict, cfg: Config, *, statement: str,
+                rule: str, band: tuple | None = None, threshold: float | None = None, direction: str | None = None,
+                source: str = "C97 §3.2.4") -> ClaimResult:
+    """A band or threshold claim on the conditional share of ``label`` in ``cell`` (runs that
+    reached a minimum; Wilson CI)."""
+    s = table[cell][f"share_{label}"]
+    test = (f"{label}/(A+{table[cell]['other']}) of {cell} (runs that reached a minimum), 95% Wilson CI "
+            + (f"inside [{band[0]}, {band[1]}]" if rule == "band" else f"{'above' if direction == 'greater' else 'below'} {threshold}"))
+    cond, task = cell.split(" ")
+    return ClaimResult(id=id, statement=statement, source=source, test=f"{test}; {describe_point(point, cfg)}",
+                       effect=float(s["rate"]), ci=tuple(s["ci"]), p_value=None, n=int(s["n"]), rule=rule, band=band,
+                       threshold=threshold, direction=direction, compared=(cond,), where=where_of(point, task),
+                       details={"k": s["k"], "n_runs": table[cell]["n"], "mixed_rate": table[cell]["mixed"]["rate"]})
+
+
+def mixed_claim(id: str, table: dict, cells: tuple[str, ...], point: dict, cfg: Config, statement: str) -> ClaimResult:
+    """Threshold claim: the largest mixed rate among ``cells`` stays below MIXED_BOUND (its Wilson CI)."""
+    worst = max(cells, key=lambda c: table[c]["mixed"]["rate"])
+    m = table[worst]["mixed"]
+    return ClaimResult(id=id, statement=statement, source="C97 §3.2.4 (implied: runs reach one of the minima)",
+                       test=f"largest mixed rate among {', '.join(cells)} with its 95% Wilson CI below {MIXED_BOUND}; "
+                            f"{describe_point(point, cfg)}",
+                       effect=float(m["rate"]), ci=tuple(m["ci"]), p_value=None, n=int(table[worst]["n"]),
+                       rule="threshold", threshold=MIXED_BOUND, direction="less",
+                       compared=tuple(dict.fromkeys(c.split(" ")[0] for c in cells)), where=where_of(point),
+                       details={"largest": worst, **{c: table[c]["mixed"]["rate"] for c in cells}})
+
+
+def switch_claim(id: str, sel: pd.DataFrame, task: str, towards: str, point: dict, cfg: Config, statement: str,
+                 source: str = "C97 §3.2.4") -> tuple[ClaimResult, dict]:
+    t = switch_test(sel, task, towards)
+    other = "A" if towards != "A" else TASK_OTHER[task]
+    return ClaimResult(
+        id=id, statement=statement, source=source,
+        test=f"paired (same seed) McNemar exact, one-sided: among seeds where STL and MTL {task} both reached A or "
+             f"{TASK_OTHER[task]}, MTL lands in {towards} more often than STL ({other}→{towards} vs "
+             f"{towards}→{other} switches); effect = MTL − STL share of {towards}, paired bootstrap CI; "
+             f"{describe_point(point, cfg)}",
+        effect=float(t["diff"]), ci=tuple(t["ci"]), p_value=float(t["p"]), p_opposite=float(t["p_opposite"]),
+        n=t["n_both_reached"], direction="greater", compared=("MTL", "STL"), where=where_of(point, task),
+        details={k: v for k, v in t.items() if k not in ("diff", "ci", "p", "p_opposite")}), t
+
+
+def rate_claim(id: str, table: dict, cells: tuple[str, ...], label: str, point: dict, cfg: Config,
+               statement: str) -> ClaimResult:
+    """Threshold claim: the smallest unconditional rate of ``label`` among ``cells`` is above 0.5."""
+    worst = min(cells, key=lambda c: table[c][label]["rate"])
+    r = table[worst][label]
+    return ClaimResult(id=id, statement=statement, source="C97 §3.2.4",
+                       test=f"smallest {label}-rate (every run counted) among {', '.join(cells)}, 95% Wilson CI above "
+                            f"0.5; {describe_point(point, cfg)}",
+                       effect=float(r["rate"]), ci=tuple(r["ci"]), p_value=None, n=int(table[worst]["n"]),
+                       rule="threshold", threshold=0.5, direction="greater", compared=("MTL",),
+                       where=where_of(point), details={"smallest": worst, **{c: table[c][label]["rate"] for c in cells}})
+
+
+def composite(id: str, parts: tuple[str, ...], statement: str, test: str, n: int,
+              source: str = "C97 §3.2.4") -> ClaimResult:
+    return ClaimResult(id=id, statement=statement, source=source, test=test, effect=float("nan"),
+                       ci=(float("nan"), float("nan")), p_value=None, n=n, rule="composite", parts=parts)
+
+
+def experiment_points(cfg: Config) -> dict[str, dict]:
+    h = cfg.net.hidden[0]
+    pts = {"exp1": (cfg.exp1, False), "exp2": (cfg.exp2, False), "rb3": (cfg.exp1, True),
+           **{f"tide:{f}": (f"{f}:1", True) for f in cfg.tide}}
+    out = {}
+    for name, (spec, all_patterns) in pts.items():
+        family, pref, hidden = parse_point(spec, h)
+        out[name] = dict(family=family, pref=pref, hidden=hidden, all_patterns=all_patterns)
+    return out
+
+
+TIDE_IDS = ("RB4", "RB5", "RB6", "RB7")   # claim-ID prefixes of the new tide families, in --tide order
+
+
+def claims_for(runs: pd.DataFrame, cfg: Config) -> tuple[list[ClaimResult], dict]:
+    pts = experiment_points(cfg)
+    sel = {name: at_point(runs, **p) for name, p in pts.items()}
+    tables = {name: outcome_table(s) for name, s in sel.items()}
+    switches = {}
+    e1, e2, r3 = pts["exp1"], pts["exp2"], pts["rb3"]
+    t1, t2, t3 = tables["exp1"], tables["exp2"], tables["rb3"]
+    n1 = t1["STL T"]["n"]
+    claims = [
+        share_claim("RB1c", t1, "STL T", "A", e1, cfg, rule="band", band=BAND,
+                    statement="exp. 1: trained alone, T reaches A about as often as B (among runs that reach one)"),
+        share_claim("RB1d", t1, "STL T'", "A", e1, cfg, rule="band", band=BAND,
+                    statement="exp. 1: trained alone, T' reaches A about as often as C (among runs that reach one)"),
+        composite("RB1a", ("RB1c", "RB1d"), "exp. 1: alone, T finds A or B equally often; T' finds A or C "
+                  "equally often", "both conditional shares inside [0.35, 0.65] (RB1c, RB1d); the mixed rate is "
+                  "RB1m", n1),
+        mixed_claim("RB1m", t1, ("STL T", "STL T'"), e1, cfg,
+                    "exp. 1: trained alone, most runs reach one of the task's two minima (mixed rate < 0.25)"),
+    ]
+    for cid, task in (("RB1e", "T"), ("RB1f", "T'")):
+        c, switches[f"exp1 {task}"] = switch_claim(cid, sel["exp1"], task, "A", e1, cfg,
+                                                   f"exp. 1: trained together, {task} switches towards A")
+        claims.append(c)
+    claims += [
+        rate_claim("RB1g", t1, ("MTL T", "MTL T'"), "A", e1, cfg, "exp. 1: trained together, both tasks usually find A"),
+        composite("RB1b", ("RB1e", "RB1f", "RB1g"), "exp. 1: trained together both tasks usually find A",
+                  "MTL A-rate > 0.5 for both tasks (RB1g) and MTL moves each task towards A (RB1e, RB1f; McNemar, "
+                  "Holm)", n1),
+        share_claim("RB2d", t2, "STL T", "B", e2, cfg, rule="threshold", threshold=DECISIVE, direction="greater",
+                    statement="exp. 2: trained alone, T always reaches B (among runs that reach a minimum)"),
+        share_claim("RB2e", t2, "STL T'", "A", e2, cfg, rule="band", band=BAND,
+                    statement="exp. 2: trained alone, T' still reaches A about as often as C"),
+        composite("RB2a", ("RB2d", "RB2e"), "exp. 2: alone, T always finds B; T' still has no preference",
+                  "RB2d (B-share of STL T above 0.95) and RB2e (A-share of STL T' inside [0.35, 0.65])", t2["STL T"]["n"]),
+        share_claim("RB2b", t2, "MTL T", "B", e2, cfg, rule="threshold", threshold=KEEPS_B, direction="greater",
+                    statement="exp. 2: together, T still finds B (among runs that reach a minimum)"),
+        mixed_claim("RB2m", t2, ("STL T", "STL T'", "MTL T", "MTL T'"), e2, cfg,
+                    "exp. 2: most runs reach one of the task's two minima (mixed rate < 0.25)"),
+    ]
+    c, switches["exp2 T'"] = switch_claim("RB2f", sel["exp2"], "T'", "C", e2, cfg,
+                                          "exp. 2: together, T' switches from A towards C")
+    claims += [c, share_claim("RB2g", t2, "MTL T'", "C", e2, cfg, rule="threshold", threshold=0.5, direction="greater",
+                              statement="exp. 2: together, T' usually finds C (among runs that reach a minimum)"),
+               composite("RB2c", ("RB2f", "RB2g"), "exp. 2: together, T' usually finds C (the tide)",
+                         "RB2f (McNemar: MTL moves T' from A to C) and RB2g (MTL C-share of T' above 0.5)",
+                         t2["MTL T'"]["n"])]
+    for cid, task in (("RB3a", "T"), ("RB3b", "T'")):
+        c, switches[f"rb3 {task}"] = switch_claim(cid, sel["rb3"], task, "A", r3, cfg,
+                                                  f"all patterns: trained together, {task} switches towards A",
+                                                  source="C95 §2.5")
+        claims.append(c)
+    claims += [rate_claim("RB3c", t3, ("MTL T", "MTL T'"), "A", r3, cfg, "all patterns: both tasks usually find A"),
+               composite("RB3", ("RB3a", "RB3b", "RB3c"), "representation bias persists with unlimited data",
+                         "RB1b's test on nets trained on every trainable pattern (RB3a-c)", t3["STL T"]["n"],
+                         source="C95 §2.5")]
+    for prefix, family in zip(TIDE_IDS, cfg.tide):
+        p, t, s = pts[f"tide:{family}"], tables[f"tide:{family}"], sel[f"tide:{family}"]
+        c, switches[f"{family} T'"] = switch_claim(f"{prefix}a", s, "T'", "C", p, cfg,
+                                                   f"{family} family: together, T' switches from A towards C")
+        claims += [c, share_claim(f"{prefix}b", t, "MTL T'", "C", p, cfg, rule="threshold", threshold=0.5,
+                                  direction="greater",
+                                  statement=f"{family} family: together, T' usually finds C"),
+                   composite(prefix, (f"{prefix}a", f"{prefix}b"),
+                             f"{family} family (B ∩ C = ∅, T' indifferent and T decisive alone, T suppresses A): the tide",
+                             f"{prefix}a (McNemar A→C) and {prefix}b (MTL C-share of T' above 0.5)", t["MTL T'"]["n"]),
+                   share_claim(f"{prefix}c", t, "STL T", "B", p, cfg, rule="threshold", threshold=DECISIVE,
+                               direction="greater", statement=f"{family} family premise: alone, T always reaches B"),
+                   share_claim(f"{prefix}d", t, "STL T'", "A", p, cfg, rule="band", band=BAND,
+                               statement=f"{family} family premise: alone, T' reaches A about as often as C")]
+    return claims, {"outcomes": tables, "switch_tests": switches,
+                    "points": {name: describe_point(p, cfg) for name, p in pts.items()}}
+
+
+def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every point trained on all patterns: per condition and task, n, label rates, conditional
+    shares (Wilson CIs), cap fraction and median chosen rate."""
     rows = []
-    for (fam, pref, lt, ltp), g in wide.groupby([wide.index.get_level_values(0), wide.index.get_level_values(1),
-                                                 wide[("label", "T")], wide[("label", "T'")]]):
-        rows.append(dict(family=fam, pref=pref, label_T=lt, label_Tp=ltp, n=len(g),
-                         mean_used_T=float(g[("n_used", "T")].mean()), mean_used_Tp=float(g[("n_used", "T'")].mean()),
-                         mean_shared=float(g[("n_shared", "T")].mean()), hidden=cfg.hidden))
+    grid = runs[runs["all_patterns"]]
+    for (fam, pref, hidden, cond, task), g in grid.groupby(["family", "pref", "hidden", "condition", "task"]):
+        r = label_rates(g["label"], TASK_OTHER[task])
+        other = TASK_OTHER[task]
+        rows.append(dict(family=fam, pref=pref, hidden=hidden, condition=cond, task=task, n=r["n"],
+                         A=r["A"]["rate"], other=r[other]["rate"], mixed=r["mixed"]["rate"],
+                         share_other=r[f"share_{other}"]["rate"], share_other_ci=r[f"share_{other}"]["ci"],
+                         mixed_ci=r["mixed"]["ci"], other_ci=r[other]["ci"], other_label=other,
+                         cap_fraction=float((g["stopped_by"] == "cap").mean()), median_lr=float(g["lr"].median()),
+                         fit_rate=float(g["fits"].mean())))
+    return pd.DataFrame(rows)
+
+
+def training_summary(runs: pd.DataFrame) -> list[dict]:
+    """Per point and tuned condition: cap fraction, chosen rates and grid-edge shares."""
+    rows = []
+    nets = runs.drop_duplicates(["unit", "seed", "condition", "trained_tasks"])
+    for (fam, pref, hidden, allp, cond, tasks), g in nets.groupby(
+            ["family", "pref", "hidden", "all_patterns", "condition", "trained_tasks"]):
+        rows.append(dict(family=fam, pref=pref, hidden=hidden, all_patterns=bool(allp), condition=cond,
+                         trained=tasks, n=len(g), cap_fraction=float((g["stopped_by"] == "cap").mean()),
+                         edge_low=float((g["lr_edge"] == "low").mean()), edge_high=float((g["lr_edge"] == "high").mean()),
+                         median_stop_epoch=float(g["stop_epoch"].median()),
+                         lr_chosen={f"{lr:g}": int(k) for lr, k in g["lr"].round(10).value_counts().sort_index().items()}))
     return rows
 
 
+def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
+    claims, tables = claims_for(runs, cfg)
+    phase = phase_table(runs)
+    figures = [plot_outcomes(tables, cfg, outdir), plot_tide(runs, tables, cfg, outdir), plot_phase(phase, cfg, outdir),
+               plot_examples(extras, runs, cfg, outdir)]
+    tried = [{"stage": "v1 pilot", **p} for p in PILOT_V1] + [{"stage": "v2 pilot", **p} for p in PILOT_V2] + [
+        {"stage": "v2 aborted full launch (wrong grid)", **ABORTED_LAUNCH}] + [
+        {"stage": "v2 committed", "points": tables["points"],
+         "grid": [cfg.train.lr * m for m in cfg.train.lr_grid], "patience": cfg.train.patience,
+         "eval_every": cfg.train.eval_every, "min_delta": cfg.train.min_delta, "cap": cfg.train.epochs,
+         "rates": {name: {cell: {lab: round(v[lab]["rate"], 3) for lab in ("A", v["other"], "mixed")}
+                          for cell, v in t.items()} for name, t in tables["outcomes"].items()}}]
+    halfwidth = {col: float(max((ci[1] - ci[0]) / 2 for ci in phase[col])) if len(phase) else float("nan")
+                 for col in ("other_ci", "mixed_ci", "share_other_ci")}
+    return Findings(claims=claims, constructions_tried=tried, figures=figures, superseded=SUPERSEDED,
+                    tables={**tables, "phase": phase.to_dict(orient="records"), "training_by_point": training_summary(runs),
+                            "phase_largest_ci_halfwidth": {"rate of the other minimum": halfwidth["other_ci"],
+                                                           "mixed rate": halfwidth["mixed_ci"],
+                                                           "conditional share": halfwidth["share_other_ci"]},
+                            "v1_overlap_family": V1_OVERLAP_NOTE})
+
+
+V1_OVERLAP_NOTE = ("Version 1's only 'tide' (overlap family, MTL T' C-rate .62/.69 vs STL .49/.48 at k = 6/8, 8 hidden "
+                   "units) used C = b1⊕c2, which shares input bit b1 with B = b1⊕b2. That breaks the premise that B and "
+                   "C do not overlap: units T builds for B carry half of C, so T' is drawn to C by what it shares with "
+                   "T. It is attraction, not a tide (T' avoiding what T avoids), and is not counted as one here.")
+
+
 # -- figures ----------------------------------------------------------------------------------
-LABEL_COLORS = {"A": "#2ca02c", "B": "#ff7f0e", "C": "#9467bd", "mixed": "#bbbbbb"}
+LABEL_COLORS = {"A": "#2ca02c", "B": "#ff7f0e", "C": "#9467bd", "mixed": "#c7c7c7"}
+CELL_NAMES = {"STL-untuned": "STL\nlr 1", "STL": "STL\ntuned", "MTL": "MTL\ntuned", "MTL-untuned": "MTL\nlr 1"}
+CONDITION_NOTE = ("STL: a net trained on one task (loss on that output only); MTL: one net trained on T and T' "
+                  "together; tuned: learning rate chosen per seed on the halt set from the same grid for both; lr 1: "
+                  "version 1's fixed rate.")
 
 
-CELLS = ("STL T", "STL T'", "MTL T", "MTL T'")
+def err(value, ci) -> np.ndarray:
+    """Error-bar lengths (2, n) from values and their (n, 2) intervals (never negative)."""
+    value, ci = np.asarray(value, dtype=float), np.asarray(ci, dtype=float).reshape(-1, 2)
+    return np.maximum(np.stack([value - ci[:, 0], ci[:, 1] - value]), 0)
 
 
-def stacked_bars(ax, table: dict, title: str) -> None:
-    """Label rates of the four (condition, task) cells as stacked bars, each label's 95% Wilson CI
-    drawn at the top of its segment."""
-    bottom = np.zeros(len(CELLS))
-    for label in ("A", "B", "C", "mixed"):
-        r = np.array([table[c][label]["rate"] for c in CELLS])
-        ci = np.array([table[c][label]["ci"] for c in CELLS])
-        ax.bar(range(len(CELLS)), r, bottom=bottom, color=LABEL_COLORS[label], label=label, width=0.7)
-        if r.any():
-            ax.errorbar(np.arange(len(CELLS)) + 0.22, bottom + r, yerr=np.maximum([r - ci[:, 0], ci[:, 1] - r], 0),
-                        fmt="none", ecolor="k", capsize=2, lw=0.8)
-        bottom += r
-    ax.set_xticks(range(len(CELLS)), CELLS, fontsize=8)
-    ax.set(ylim=(0, 1.02), ylabel="fraction of runs", title=title)
-    ax.title.set_fontsize(8)
-    ax.text(0.99, 0.01, f"n={table['STL T']['n']}/bar", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+def outcome_bars(ax, table: dict, title: str) -> None:
+    """Stacked label rates (A, the task's other minimum, mixed) for each condition, T then T'."""
+    xs, names = [], []
+    for j, task in enumerate(TASKS):
+        for i, (cond, _) in enumerate(CELLS):
+            cell = table.get(f"{cond} {task}")
+            if cell is None:
+                continue
+            x = j * (len(CELLS) + 1) + i
+            bottom = 0.0
+            for lab in ("A", cell["other"], "mixed"):
+                r = cell[lab]["rate"]
+                ax.bar(x, r, bottom=bottom, color=LABEL_COLORS[lab], width=0.8, edgecolor="white", lw=0.5)
+                bottom += r
+            lo, hi = cell["A"]["ci"]
+            ax.errorbar(x, cell["A"]["rate"], yerr=err([cell["A"]["rate"]], [[lo, hi]]), fmt="none",
+                        ecolor="k", capsize=2, lw=0.8)
+            xs.append(x)
+            names.append(CELL_NAMES[cond])
+        ax.text(j * (len(CELLS) + 1) + 1.5, 1.04, f"task {task}", ha="center", fontsize=9, fontweight="bold")
+    ax.set_xticks(xs, names, fontsize=7)
+    ax.set(ylim=(0, 1.1), ylabel="share of runs", title=title)
+    ax.title.set_fontsize(9)
+    ax.grid(False, axis="x")
 
 
-def plot_outcomes(tables: dict, confirmation: dict, cfg: Config, outdir: Path) -> str:
-    ncols = max(len(FAMILIES), len(confirmation))
-    fig, axes = plots.new_figure(ncols=ncols, nrows=3 if confirmation else 2, width=4.0, height=3.2)
-    for col, fam in enumerate(FAMILIES):
-        for row, exp in enumerate(("exp1", "exp2")):
-            knob = (cfg.neutral if exp == "exp1" else cfg.strong)[FAMILIES.index(fam)]
-            stacked_bars(axes[row, col], tables[fam][exp],
-                         f"exp. {row + 1}: {construction(cfg, fam, knob).describe()}"[:70])
-    for col in range(len(FAMILIES), ncols):
-        axes[0, col].set_axis_off()
-        axes[1, col].set_axis_off()
-    for col in range(len(confirmation), ncols if confirmation else 0):
-        axes[2, col].set_axis_off()
-    for col, (spec, c) in enumerate(confirmation.items()):
-        stacked_bars(axes[2, col], c["outcomes"], f"exp. 2 confirm (all patterns): {spec}")
-    axes[0, 0].legend(fontsize=7, loc="upper left", title="minimum", title_fontsize=7)
-    plots.caption(fig, f"Outcome (label) rates per condition and task; error bars: 95% Wilson CI of each label's rate, "
-                       f"drawn at the top of its segment. Label threshold {cfg.threshold} on agreement with A over "
-                       f"probe patterns. Rows 1-2: {cfg.hidden} hidden units, training on {cfg.train_fraction:.0%} of "
-                       f"the trainable patterns (headline family: {cfg.headline}). Row 3: post-hoc confirmation of "
-                       f"experiment 2 on all trainable patterns with fresh seeds (family:knob:hidden units).")
-    return plots.save(fig, outdir / "exp_outcomes.png")
+def label_legend(ax) -> None:
+    """The label colours, above ``ax``'s title (attached to the axes so the layout keeps room for it)."""
+    from matplotlib.patches import Patch
+    handles = [Patch(color=LABEL_COLORS[k], label=v) for k, v in
+               (("A", "A (shared minimum)"), ("B", "B (T's own)"), ("C", "C (T''s own)"), ("mixed", "mixed"))]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.1), ncol=4, fontsize=8, frameon=False)
+
+
+def plot_outcomes(tables: dict, cfg: Config, outdir: Path) -> str:
+    panels = [("exp1", "Exp. 1: neither task has a preference"),
+              ("exp2", "Exp. 2: T prefers B"), ("rb3", "Exp. 1 on all patterns (RB3)")]
+    fig, axes = plots.new_figure(ncols=3, width=4.4, height=3.6)
+    for ax, (name, title) in zip(axes[0], panels):
+        outcome_bars(ax, tables["outcomes"][name], title)
+    label_legend(axes[0, 1])
+    n = tables["outcomes"]["exp1"]["STL T"]["n"]
+    plots.caption(fig, f"Which minimum each run reached (share of runs, every seed counted; n = {n} seeds per bar; "
+                       f"error bars: 95% Wilson CI of the A share). Exp. 1/2: {tables['points']['exp1']} / "
+                       f"{tables['points']['exp2']}. {CONDITION_NOTE}")
+    return plots.save(fig, outdir / "outcomes.png")
+
+
+def tide_points(cfg: Config) -> list[tuple[str, dict]]:
+    pts = experiment_points(cfg)
+    out = [(f"data q={pts['exp2']['pref']:g}\n{cfg.n_train} rows", pts["exp2"])]
+    out += [(f"{f}\nall patterns", pts[f"tide:{f}"]) for f in cfg.tide]
+    return out
+
+
+def plot_tide(runs: pd.DataFrame, tables: dict, cfg: Config, outdir: Path) -> str:
+    """Panel 1: C share of T' (among runs that reached A or C), STL vs MTL; panel 2: A→C vs C→A
+    switches between a seed's STL and MTL run (the McNemar test's data); panel 3: mixed rate of T'."""
+    fig, axes = plots.new_figure(ncols=3, width=4.2, height=3.5)
+    pts = tide_points(cfg)
+    x = np.arange(len(pts))
+    styles = (("STL-untuned", "STL, lr 1", plots.PALETTE["STL"], "s", "--", -0.2),
+              ("STL", "STL, tuned", plots.PALETTE["STL"], "o", "-", -0.07),
+              ("MTL", "MTL, tuned", plots.PALETTE["MTL"], "o", "-", 0.07),
+              ("MTL-untuned", "MTL, lr 1", plots.PALETTE["MTL"], "s", "--", 0.2))
+    for cond, label, color, marker, ls, dx in styles:
+        rates = []
+        for _, p in pts:
+            sel = at_point(runs, **p)
+            rates.append(label_rates(sel[(sel["condition"] == cond) & (sel["task"] == "T'")]["label"], "C"))
+        share = np.array([r["share_C"]["rate"] for r in rates])
+        ci = np.array([r["share_C"]["ci"] for r in rates])
+        axes[0, 0].errorbar(x + dx, share, yerr=err(share, ci), fmt=marker, color=color,
+                            mfc="white" if ls == "--" else color, capsize=2, label=label)
+        m = np.array([r["mixed"]["rate"] for r in rates])
+        mci = np.array([r["mixed"]["ci"] for r in rates])
+        axes[0, 2].errorbar(x + dx, m, yerr=err(m, mci), fmt=marker, color=color,
+                            mfc="white" if ls == "--" else color, capsize=2, label=label)
+    axes[0, 0].axhline(0.5, color="grey", lw=0.8, ls=":")
+    axes[0, 0].set(ylim=(0, 1), ylabel="C / (A + C) of T'", title="T' choice among its minima")
+    axes[0, 2].axhline(MIXED_BOUND, color="grey", lw=0.8, ls=":")
+    axes[0, 2].set(ylim=(0, 1), ylabel="share of T' runs that are mixed", title="T' runs in neither minimum")
+    width = 0.35
+    to_c, from_c = [], []
+    for _, p in pts:
+        t = switch_test(at_point(runs, **p), "T'", "C")
+        to_c.append(t["to_C"])
+        from_c.append(t["away_from_C"])
+    ax = axes[0, 1]
+    ax.bar(x - width / 2, to_c, width, color=LABEL_COLORS["C"], label="STL A → MTL C")
+    ax.bar(x + width / 2, from_c, width, color=LABEL_COLORS["A"], label="STL C → MTL A")
+    ax.set(ylabel="seeds", title="T' switches, tuned STL → tuned MTL")
+    ax.legend(fontsize=7)
+    for a in axes[0]:
+        a.set_xticks(x, [name for name, _ in pts], fontsize=7)
+        a.title.set_fontsize(9)
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    n = int(runs.groupby("unit")["seed"].nunique().min())
+    plots.caption(fig, f"Experiment 2 and the new tide families (H = {cfg.net.hidden[0]} hidden units; n = {n} seeds "
+                       f"per point; error bars: 95% Wilson CIs). A tide is T' choosing C more often with T than alone "
+                       f"(left: above the STL marker; middle: purple bar taller). {CONDITION_NOTE}")
+    return plots.save(fig, outdir / "tide.png")
 
 
 def plot_phase(phase: pd.DataFrame, cfg: Config, outdir: Path) -> str:
-    panels = [("STL", "T"), ("MTL", "T"), ("STL", "T'"), ("MTL", "T'")]
-    hiddens = sorted(phase["hidden"].unique())
-    fig, axes = plots.new_figure(ncols=len(panels), nrows=len(FAMILIES), width=3.3, height=2.6)
-    styles = dict(zip(hiddens, ["-", "--", ":", "-."] * 4))
-    for r, fam in enumerate(FAMILIES):
-        for c, (cond, task) in enumerate(panels):
-            ax = axes[r, c]
-            sel = phase[(phase["family"] == fam) & (phase["condition"] == cond) & (phase["task"] == task)]
-            for h in hiddens:
-                s = sel[sel["hidden"] == h].sort_values("pref")
-                for label in ("A", OTHER[task], "mixed"):
-                    ax.plot(s["pref"], s[label], styles[h], color=LABEL_COLORS[label], marker="o", ms=2.5, lw=1.2,
-                            label=f"{label}, H={h}" if (r, c) == (0, 0) or (label == "C" and (r, c) == (0, 2)) else None)
-            ax.set(ylim=(-0.02, 1.02), xlabel="q (fraction of A≠B rows labelled B)" if fam == "data"
-                   else "k (input scale of B)", ylabel=f"{fam}: rate", title=f"{cond} {task}")
-            if fam != "data":
-                ax.set_xscale("log", base=2)
-    axes[0, 0].legend(fontsize=5.5, ncol=2)
-    axes[0, 2].legend(fontsize=5.5, ncol=2)
-    n = int(phase["n"].min())
-    plots.caption(fig, f"Rates of the A, B/C and mixed minima vs T's preference knob (line style: hidden units H), "
-                       f"training on all trainable patterns. "
-                       f"n={n} seeds per point; 95% Wilson half-width ≤ {1.96 * 0.5 / np.sqrt(n):.3f}. "
-                       "The alternatives of T' (A, C) are never scaled, so T' alone is indifferent.")
+    """One message per panel: (a) T's knob makes T decisive (data family); (b) does T' follow (data
+    family, C share)? (c, d) the new families across hidden-layer sizes."""
+    fig, axes = plots.new_figure(ncols=4, width=3.4, height=3.1)
+    styles = (("STL-untuned", "STL, lr 1", plots.PALETTE["STL"], "--"), ("STL", "STL, tuned", plots.PALETTE["STL"], "-"),
+              ("MTL", "MTL, tuned", plots.PALETTE["MTL"], "-"), ("MTL-untuned", "MTL, lr 1", plots.PALETTE["MTL"], "--"))
+    h = cfg.net.hidden[0]
+    panels = [("data", "T", "pref", "share_other", "(a) data family: T's B share", "q (share of A≠B rows labelled B)"),
+              ("data", "T'", "pref", "share_other", "(b) data family: T' C share", "q (share of A≠B rows labelled B)")]
+    panels += [(f, "T'", "hidden", "share_other", f"({'cd'[i]}) {f} family: T' C share", "hidden units")
+               for i, f in enumerate(cfg.tide[:2])]
+    for ax, (fam, task, xcol, ycol, title, xlabel) in zip(axes[0], panels):
+        sel = phase[(phase["family"] == fam) & (phase["task"] == task)]
+        if xcol == "pref":
+            sel = sel[sel["hidden"] == h]
+        for cond, label, color, ls in styles:
+            s = sel[sel["condition"] == cond].sort_values(xcol)
+            if s.empty:
+                continue
+            ci = np.array(s[f"{ycol}_ci"].tolist())
+            ax.errorbar(s[xcol], s[ycol], yerr=err(s[ycol], ci), color=color, ls=ls,
+                        marker="o", ms=3, capsize=2, label=label)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set(ylim=(0, 1.02), xlabel=xlabel, ylabel=f"{'B / (A + B)' if task == 'T' else 'C / (A + C)'}",
+               title=title)
+        if xcol == "hidden":
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(sel["hidden"].unique()), [str(v) for v in sorted(sel["hidden"].unique())])
+        ax.title.set_fontsize(9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[0, 2].legend(handles, labels, loc="lower center", ncol=2, fontsize=7)   # an empty region of the panel
+    n = int(phase["n"].min()) if len(phase) else 0
+    plots.caption(fig, f"Training on every trainable pattern; share among runs that reached one of the task's two "
+                       f"minima (mixed runs are in summary.json). n = {n} seeds per point; error bars: 95% Wilson CIs "
+                       f"(half-width ≤ {1.96 * 0.5 / np.sqrt(max(n, 1)):.3f} of all runs). (a, b) {h} hidden units. "
+                       + CONDITION_NOTE)
     return plots.save(fig, outdir / "phase_diagram.png")
 
 
-def plot_units(extras: dict, runs: pd.DataFrame, cfg: Config, outdir: Path) -> str:
-    """Hidden-unit usage of one MTL run where both tasks use A and one where they split."""
-    fam = cfg.headline
-    examples = []
-    for unit, seeds in extras.items():
-        meta = runs[runs["unit"] == unit].iloc[0]
-        if meta["family"] != fam:
-            continue
-        for seed, ex in sorted(seeds.items(), key=lambda kv: int(kv[0])):
-            examples.append((float(meta["pref"]), int(seed), ex))
-    picks = []
-    for want, title in ((lambda l: l == ["A", "A"], "both tasks in A"),
-                        (lambda l: "mixed" not in l and l != ["A", "A"], "split")):
-        hit = next(((p, s, e) for p, s, e in sorted(examples, key=lambda t: (t[0], t[1])) if want(e["labels"])), None)
-        picks.append((hit, title))
-    fig, axes = plots.new_figure(ncols=2, width=4.6, height=3.6)
-    for ax, (hit, title) in zip(axes[0], picks):
+PICTURE_NOTE = (f"Top: input→hidden weights (red +, blue −); a unit is marked A/B/C when that feature's two input "
+                f"lines carry ≥ {UNIT_SHARE:.0%} of its |weights|. Bottom: each output's sensitivity to each unit "
+                f"(mean |∂out/∂h|, ÷ the output's largest).")
+
+
+def draw_picture(ax_w, ax_s, pic: dict, title: str, outputs: tuple[str, ...] = TASKS) -> None:
+    """Top: input→hidden weights (rows: input lines a1..c2; columns: hidden units, each marked A/B/C
+    by the feature whose two input lines carry ≥ 60 % of its |weights|); bottom: each output's
+    sensitivity to each unit (mean |∂out/∂h| over all patterns, divided by that output's largest;
+    dotted: the 10 % "used" line)."""
+    w = np.array(pic["input_weights"])
+    lim = max(float(np.abs(w).max()), 1e-6)
+    im = ax_w.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax_w.figure.colorbar(im, ax=ax_w, shrink=0.8, label="weight")
+    units = [f"{u + 1}\n{f}" for u, f in enumerate(pic["unit_feature"])]
+    ax_w.set_xticks(range(w.shape[1]), units, fontsize=7)
+    ax_w.set_yticks(range(w.shape[0]), pic["bits"], fontsize=7)
+    ax_w.set_title(title, fontsize=8)
+    ax_w.grid(False)
+    sens = np.array(pic["sensitivity"])
+    sens = sens / np.maximum(sens.max(axis=1, keepdims=True), 1e-12)
+    x = np.arange(sens.shape[1])
+    width = 0.8 / len(outputs)
+    for j, task in enumerate(outputs):
+        ax_s.bar(x + (j - (len(outputs) - 1) / 2) * width, sens[TASKS.index(task)], width,
+                 color={"T": "#444444", "T'": "#9467bd"}[task], label=f"output {task}")
+    ax_s.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax_s.set_xticks(x, [str(u + 1) for u in x], fontsize=7)
+    ax_s.set(ylabel="sensitivity\n(÷ output's largest)", xlim=(-0.6, len(x) - 0.4), ylim=(0, 1.05))
+    ax_s.legend(fontsize=6)
+
+
+def plot_examples(extras: dict, runs: pd.DataFrame, cfg: Config, outdir: Path) -> str:
+    """Two saved MTL runs: one of experiment 1 where both tasks reached A, and the first saved run of
+    a tide family (else experiment 2) where the tasks split (T in B, T' in C)."""
+    pts = experiment_points(cfg)
+
+    def saved(point: dict) -> list[tuple[int, dict]]:
+        units = set(at_point(runs, **point)["unit"])
+        return sorted(((int(seed), pic) for unit, seeds in extras.items() if unit in units
+                       for seed, pic in seeds.items()), key=lambda t: t[0])
+
+    split = next(((point, (s, p)) for point in [*(pts[f"tide:{f}"] for f in cfg.tide), pts["exp2"]]
+                  for s, p in saved(point) if p["labels"] == ["B", "C"]), (pts["exp2"], None))
+    picks = [(pts["exp1"], next(((s, p) for s, p in saved(pts["exp1"]) if p["labels"] == ["A", "A"]), None),
+              "both tasks in A"), (*split, "tasks split")]
+    fig, axes = plots.new_figure(ncols=2, nrows=2, width=4.4, height=3.4)
+    for col, (point, hit, what) in enumerate(picks):
         if hit is None:
-            ax.text(0.5, 0.5, f"no example run labelled '{title}'", ha="center", transform=ax.transAxes)
-            ax.set_axis_off()
+            for r in range(2):
+                axes[r, col].set_axis_off()
+            axes[0, col].text(0.5, 0.5, f"no saved run with {what}", ha="center", transform=axes[0, col].transAxes)
             continue
-        pref, seed, ex = hit
-        sens = np.array(ex["sensitivity"])
-        sens = sens / np.maximum(sens.max(axis=1, keepdims=True), 1e-12)
-        mat = np.concatenate([sens.T, np.array(ex["unit_feature_corr"])], axis=1)
-        im = ax.imshow(mat, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        ax.set_xticks(range(5), ["sens T", "sens T'", "corr A", "corr B", "corr C"], fontsize=8, rotation=30)
-        ax.set_yticks(range(mat.shape[0]))
-        ax.set(ylabel="hidden unit", title=f"{title}: k/q={pref:g}, seed {seed}, labels T={ex['labels'][0]}, "
-                                           f"T'={ex['labels'][1]}")
-        ax.title.set_fontsize(8)
-        ax.grid(False)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    plots.caption(fig, f"MTL runs ({fam} family, {cfg.hidden} hidden units). sens: mean |∂out/∂h| over all patterns, "
-                       f"scaled to the output's largest (units ≥ {cfg.used_fraction} count as used); corr: correlation "
-                       f"of the unit's activation with ±A, ±B, ±C over all patterns.")
+        seed, pic = hit
+        where = f"{point['family']} {'q' if point['family'] == 'data' else 'knob'}={point['pref']:g}"
+        draw_picture(axes[0, col], axes[1, col], pic, f"MTL, {where}, seed {seed} ({what}):\n"
+                                                      f"T → {pic['labels'][0]}, T' → {pic['labels'][1]}, lr {pic['lr']:g}")
+    plots.caption(fig, f"{PICTURE_NOTE} Any run: python experiments/representation_bias.py --show-run SEED "
+                       f"[--point family:knob --all-patterns].")
     return plots.save(fig, outdir / "hidden_units.png")
 
 
-EXPERIMENT = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES,
+# -- one run, inspected -----------------------------------------------------------------------
+def show_run(argv: list[str]) -> int:
+    """``--show-run SEED``: retrain one seed of one point (runs are deterministic: same stream, key,
+    rows and initial weights as in the experiment) and draw the hidden layer of its tuned STL-T,
+    STL-T' and MTL nets, units labelled A/B/C."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="experiments/representation_bias.py --show-run SEED",
+                                 description=show_run.__doc__)
+    ap.add_argument("--show-run", type=int, required=True, metavar="SEED")
+    ap.add_argument("--point", help="family:knob[:hidden] (default: experiment 1's point)")
+    ap.add_argument("--all-patterns", action="store_true", help="the point trained on every trainable pattern")
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="full", help="training settings of this profile")
+    ap.add_argument("--stream", choices=("confirm", "pilot", "quick"), help="seed stream (default: the profile's)")
+    ap.add_argument("--backend", choices=("auto", "torch", "fused"), default="auto", help="trainer (as the run's)")
+    ap.add_argument("--out", type=Path, help="PNG to write (default: results/show_run/<point>_seed<SEED>.png)")
+    ns = ap.parse_args(argv)
+    profile = {k: v for k, v in PROFILES[ns.profile].items() if k != "seeds"}
+    cfg = Config(**{k: v for k, v in profile.items() if k != "train"})
+    cfg = replace(cfg, train=replace(cfg.train, **profile.get("train", {})))
+    stream = ns.stream or ("quick" if ns.profile == "quick" else "confirm")
+    family, pref, hidden = parse_point(ns.point or cfg.exp1, cfg.net.hidden[0])
+    point = dict(family=family, pref=pref, hidden=hidden, all_patterns=ns.all_patterns)
+    rb, trained = train_point([ns.show_run], cfg=cfg, key=(NAME, VERSION, stream, *point.values()), device="cpu",
+                              backend=ns.backend, **point)
+    rows = label_rows(rb, trained, replace(cfg, n_examples=0), "cpu", **point)[ns.show_run]["rows"]
+    r = trained.result
+    fig, axes = plots.new_figure(ncols=3, nrows=2, width=4.0, height=2.6)
+    tuned = [(i, c) for i, (_, c) in enumerate(trained.members) if c.name in ("STL", "MTL")]
+    for col, (i, c) in enumerate(tuned):
+        snapshot = r.shared_snapshot if c.name == "MTL" else r.task_params(TASKS.index(c.tasks[0]))
+        pic = unit_picture(r.spec, [p[i:i + 1] for p in snapshot], rb, "cpu")
+        got = {row["task"]: row for row in rows if row["condition"] == c.name and row["trained_tasks"] == "+".join(c.tasks)}
+        what = ", ".join(f"{t} → {got[t]['label']} ({got[t]['score_A']:.2f} agree with A)" for t in c.tasks)
+        draw_picture(axes[0, col], axes[1, col], pic, f"{c.name} on {' + '.join(c.tasks)}: {what}\n"
+                                                      f"lr {trained.choices[i]['lr']:g}, stopped at epoch "
+                                                      f"{int(r.stop_epoch[i])} ({r.stopped_by[i]})", outputs=c.tasks)
+    plots.caption(fig, f"Seed {ns.show_run} ({stream} stream, {ns.profile} profile), {describe_point(point, cfg)}. "
+                       f"{PICTURE_NOTE} STL: trained on one task; MTL: on both; learning rates chosen on the halt set.")
+    out = ns.out or Path("results/show_run") / (f"{family}_{pref:g}_H{hidden}{'_all' if ns.all_patterns else ''}"
+                                                f"_seed{ns.show_run}.png")
+    plots.save(fig, out)
+    for row in rows:
+        print(f"{row['condition']:12s} {row['task']:3s} label {row['label']:5s} score_A {row['score_A']:.3f} "
+              f"lr {row['lr']:g} stop {row['stop_epoch']} ({row['stopped_by']})")
+    committed = Path(__file__).resolve().parent.parent / "figures" / NAME / "runs.csv"
+    if stream == "confirm" and ns.profile == "full" and committed.exists():
+        done = pd.read_csv(committed)
+        if "score_A" in done and "trained_tasks" in done:
+            done = at_point(done, **point)
+            done = done[done["seed"] == ns.show_run]
+            if len(done):
+                same = all(done[(done["condition"] == row["condition"]) & (done["trained_tasks"] == row["trained_tasks"])
+                                & (done["task"] == row["task"])]["label"].tolist() == [row["label"]] for row in rows)
+                print(f"committed runs.csv: {'same labels' if same else 'DIFFERENT labels'} as this retrained seed")
+    print(f"wrote {out}")
+    return 0
+
+
+EXPERIMENT = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, version=VERSION,
                         make_units=make_units, analyse=analyse)
 
 if __name__ == "__main__":
-    sys.exit(EXPERIMENT.main())
+    sys.exit(show_run(sys.argv[1:]) if "--show-run" in sys.argv[1:] else EXPERIMENT.main())

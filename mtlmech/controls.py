@@ -86,3 +86,67 @@ def snapshot_metric(halt: np.ndarray, metric: np.ndarray, trained: np.ndarray, s
     else:
         raise ValueError("stopping must be per_task or shared")
     return np.take_along_axis(metric, idx[:, None, :], axis=1)[:, 0, :], idx
+
+
+def live_units(spec, params: list, x, *, min_sd: float = 0.01, rel: float = 0.01) -> np.ndarray:
+    """Boolean (B, H): hidden units that are alive — their activation varies over the rows ``x``
+    (standard deviation ≥ ``min_sd``) and some output relies on them (sensitivity ≥ ``rel`` × that
+    output's largest unit sensitivity, :func:`mtlmech.probes.hidden_sensitivity`). Weight decay
+    kills units (outgoing weights → 0, or saturated constant activations); ranking dead units
+    against each other inflates a rank correlation of sensitivities without any sharing."""
+    import torch
+
+    from .nets import as_batched, forward
+    from .probes import hidden_sensitivity
+    with torch.no_grad():
+        h = forward(spec, params, as_batched(x, params[0].shape[0]))[-2]       # (B, n, H)
+        varies = (h.std(dim=1) >= min_sd).cpu().numpy()
+        sens = hidden_sensitivity(spec, params, x)                             # (B, K, H)
+        used = (sens >= rel * sens.amax(dim=2, keepdim=True).clamp_min(1e-12)).any(dim=1).cpu().numpy()
+    return varies & used
+
+
+def masked_spearman(a: np.ndarray, b: np.ndarray, keep: np.ndarray, min_units: int = 3) -> np.ndarray:
+    """Per row: Spearman correlation of ``a`` and ``b`` (B, H) over the columns where ``keep`` (B, H)
+    is true; NaN when fewer than ``min_units`` columns are kept or either vector is constant."""
+    from scipy.stats import spearmanr
+    a, b, keep = np.asarray(a, float), np.asarray(b, float), np.asarray(keep, bool)
+    if not a.shape == b.shape == keep.shape or a.ndim != 2:
+        raise ValueError("a, b and keep must be (B, H) arrays of one shape")
+    out = np.full(a.shape[0], np.nan)
+    for i in range(a.shape[0]):
+        x, y = a[i, keep[i]], b[i, keep[i]]
+        if len(x) >= min_units and np.ptp(x) > 0 and np.ptp(y) > 0:
+            out[i] = spearmanr(x, y).statistic
+    return out
+
+
+def gradient_norm(spec, params: list, x, y, task_weight) -> np.ndarray:
+    """(B,) Euclidean norm of the gradient of each member's own training loss (mean over rows of
+    Σ_k w_k · ½(out_k − y_k)², ``task_weight`` (B, K)) with respect to all its parameters: how flat
+    the loss is where a run stopped."""
+    import torch
+
+    from .nets import as_batched, loss_and_grads
+    with torch.no_grad():
+        b = params[0].shape[0]
+        xb, yb = as_batched(x, b), as_batched(y, b)
+        weight = torch.as_tensor(task_weight, dtype=xb.dtype)[:, None, :] / xb.shape[1]
+        _, grads = loss_and_grads(spec, params, xb, yb, weight, with_value=False)
+        return torch.sqrt(sum((g.reshape(b, -1) ** 2).sum(dim=1) for g in grads)).cpu().numpy()
+
+
+def ratio_of_means_ci(num: np.ndarray, den: np.ndarray, level: float = 0.95, n_resamples: int = 10_000,
+                      random_state: int = 0) -> tuple[float, float, float]:
+    """mean(num) / mean(den) over paired rows (seeds) with a percentile-bootstrap CI (rows resampled
+    together), e.g. the fraction of the STL−MTL gap that a control closes."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    ok = np.isfinite(num) & np.isfinite(den)
+    num, den = num[ok], den[ok]
+    if len(num) == 0 or den.mean() == 0:
+        return float("nan"), float("nan"), float("nan")
+    idx = np.random.default_rng(random_state).integers(0, len(num), size=(n_resamples, len(num)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = num[idx].mean(axis=1) / den[idx].mean(axis=1)
+    lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+    return float(num.mean() / den.mean()), float(lo), float(hi)

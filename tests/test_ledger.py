@@ -10,12 +10,13 @@ from mtlmech.citations import CITATIONS, cited
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = ROOT / "docs" / "CLAIMS.md"
-ID = re.compile(r"[A-Z]{2,4}\d+[a-z]?")
+ID_TEXT = r"[A-Z]{2,4}\d+[a-z]?(?:[-@][\w=.]+)?"   # e.g. DA4, RB1a, PK1c-neg, IO2c@s=0.5
+ID = re.compile(ID_TEXT)
 
 
 def ledger_ids(text: str) -> set[str]:
     """IDs in the first column of the ledger's tables."""
-    return {m.group(1) for m in re.finditer(r"^\|\s*([A-Z]{2,4}\d+[a-z]?)\s*\|", text, flags=re.M)}
+    return {m.group(1) for m in re.finditer(rf"^\|\s*({ID_TEXT})\s*\|", text, flags=re.M)}
 
 
 def summary_ids() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Peaks construction (numbering, targets, encodings) and the sharing measures on hand-built nets."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import stats as sps
@@ -97,3 +98,52 @@ def test_pair_values_and_group_means():
     np.testing.assert_array_equal(v, [[1, 2, 7]])
     g = group_means(v, [0, 1, 1], keep=[True, True, False])
     assert g == {0: pytest.approx([1.0]), 1: pytest.approx([2.0])}
+
+
+def load_peaks_experiment():
+    import importlib.util
+    import sys
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("peaks_exp", Path(__file__).parent.parent / "experiments" / "peaks.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["peaks_exp"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_position_groups():
+    pairs, triples = peaks_pairs(), peaks_triples()
+    for name, pos in (("test_match", 0), ("then_match", 1), ("else_match", 2)):
+        k = np.flatnonzero(pairs[name])[5]
+        assert triples[pairs["i"][k]][pos] == triples[pairs["j"][k]][pos]
+        assert not (pairs[name] & (pairs["n_shared"] == 0)).any()
+        assert [int(((pairs["n_shared"] == k) & pairs[name]).sum()) for k in (1, 2, 3)] == [360, 720, 60]
+    p001, p002 = 0, 1                                             # ABC, ABD: same IF and THEN, different ELSE
+    k = np.flatnonzero((pairs["i"] == p001) & (pairs["j"] == p002))[0]
+    assert pairs["test_match"][k] and pairs["then_match"][k] and not pairs["else_match"][k] and pairs["n_shared"][k] == 2
+
+
+def synthetic_sharing(rng, n_nets, test_boost, zero_level):
+    """A wide sharing table with sharing = 0.1·overlap, test matches raised by ``test_boost``."""
+    cols = {}
+    for k in range(4):
+        cols[("any", k)] = 0.1 * k + zero_level * (k == 0) + rng.normal(0, 0.01, n_nets)
+    for series in ("test_match", "then_match", "else_match"):
+        for k in (1, 2, 3):
+            cols[(series, k)] = cols[("any", k)] + (test_boost if series == "test_match" else 0.0) + rng.normal(0, 0.01, n_nets)
+    wide = pd.DataFrame(cols)
+    wide.columns = pd.MultiIndex.from_tuples(wide.columns)
+    trend = pd.DataFrame({"rho": rng.normal(0.4, 0.02, n_nets)})
+    return wide, trend
+
+
+def test_claim_statistics_can_pass_and_fail():
+    pk = load_peaks_experiment()
+    rng = np.random.default_rng(0)
+    good = pk.tests_for(*synthetic_sharing(rng, 12, test_boost=0.1, zero_level=-0.03))
+    assert good["PK3"]["p"] < 0.01 and good["PK2"]["p"] < 0.01 and good["PK1b"]["p"] < 0.01
+    assert good["PK1c-neg"]["p"] < 0.01 and -pk.SLIGHT <= good["PK1c-slight"]["ci"][0]
+    bad = pk.tests_for(*synthetic_sharing(rng, 12, test_boost=-0.1, zero_level=-0.3))
+    assert bad["PK3"]["p"] > 0.5 and bad["PK3"]["p_opposite"] < 0.01 and bad["PK2"]["p"] > 0.5
+    assert bad["PK1c-slight"]["ci"][1] < -pk.SLIGHT                                # "slightly" fails: far below −0.10
+    assert set(bad["position_contrasts"]) >= {"then_match−any k=1", "then_match−else_match k=3"}

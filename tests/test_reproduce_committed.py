@@ -28,7 +28,9 @@ def test_first_and_last_committed_seeds_reproduce(name, tmp_path):
     text = {"lr_edge": "string", "stopped_by": "string"}   # all-empty in a few seeds would read as float
     committed = pd.read_csv(folder / "runs.csv", dtype=text)
     seeds = sorted({int(committed["seed"].min()), int(committed["seed"].max())})
-    assert experiment.main(["--seed-ids", *map(str, seeds), "--out", str(tmp_path), "--no-progress"]) == 0
+    backend = summary["provenance"].get("backend", "torch")   # version-1 results predate the fused trainer
+    assert experiment.main(["--seed-ids", *map(str, seeds), "--out", str(tmp_path), "--no-progress",
+                            "--backend", backend]) == 0
     fresh = pd.read_csv(tmp_path / name / "runs.csv", dtype=text)
     old = committed[committed["seed"].isin(seeds)]
     keys = [c for c in ("unit", "seed", "condition", "task") if c in old.columns]

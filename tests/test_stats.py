@@ -189,3 +189,14 @@ def test_mcnemar_uses_only_discordant_pairs():
     assert out["p"] == pytest.approx(sps.binomtest(30, 35, 0.5, alternative="greater").pvalue)
     assert out["diff"] == pytest.approx(0.25) and out["ci"][0] < 0.25 < out["ci"][1]
     assert mcnemar_exact(c, c)["p"] == 1.0
+
+
+def test_tost_judges_the_mean_not_the_pseudo_median():
+    """Skewed differences: most near 0, a few large. The median sits inside the margin, the mean
+    (the reported effect) does not; equivalence must not be declared."""
+    rng = np.random.default_rng(3)
+    d = np.where(rng.random(400) < 0.9, rng.normal(0.0, 0.002, 400), rng.normal(0.25, 0.02, 400))
+    assert abs(np.median(d)) < 0.01 < np.mean(d)
+    p, p_low, p_high = paired_tost(d, np.zeros_like(d), -0.02, 0.02)
+    assert p == p_high and p > 0.5
+    assert paired_tost(np.full(5, 0.01), np.zeros(5), -0.02, 0.02)[0] == 0.0

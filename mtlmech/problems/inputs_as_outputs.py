@@ -11,21 +11,26 @@ same whether EF is an input or a sigmoid-output target).
 
 Variants: ``"in"`` — F1 is the only task, the extra features are extra inputs (STD+IN);
 ``"out"`` — F1 plus the extra features as outputs (STD+OUT; STD is this net with loss on F1 only,
-so its extra outputs carry no gradient and never touch the hidden layer).
+so its extra outputs carry no gradient and never touch the hidden layer); ``"both"`` — the extra
+features are extra inputs *and* extra outputs, so STD, STD+IN and STD+OUT can be one net shape
+trained from one initial draw: a condition that must not see the extra features gets those input
+columns set to 0 (:func:`without_extra_inputs`), which makes their weights carry no signal and
+receive no gradient, i.e. it is exactly the smaller net.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..features import Feature, linear, sigmoid, var
 from ..inputs import BinaryCode, InputSpace
-from ..tasks import Problem, Task, register_problem
+from ..tasks import Problem, Splits, Task, register_problem
 
 EXTRAS = ("F2", "EF")
-VARIANTS = ("in", "out")
+VARIANTS = ("in", "out", "both")
 RANGE = 5.0
 
 
@@ -85,4 +90,23 @@ def inputs_as_outputs(variant: str = "out", extra: str = "F2", noise: float = 0.
                        features=features, extra_inputs=extras, description=inputs_as_outputs.__doc__)
     tasks = (Task("F1", f1, kind="real"), *(Task(n, f, kind="real") for n, f in zip(names, extras)))
     return Problem(name="inputs_as_outputs", inputs=space, tasks=tasks, features=features,
-                   description=inputs_as_outputs.__doc__)
+                   extra_inputs=extras if variant == "both" else (), description=inputs_as_outputs.__doc__)
+
+
+def _map_inputs(splits: Splits, fn) -> Splits:
+    return Splits(*(dataclasses.replace(d, x=fn(d.x)) for d in (splits.train, splits.halt, splits.test)))
+
+
+def _recode(x: np.ndarray, *, n_extra: int, signed: bool) -> np.ndarray:
+    x = x.copy()
+    if signed:
+        x[:, :x.shape[1] - n_extra] = 2.0 * x[:, :x.shape[1] - n_extra] - 1.0
+    x[:, x.shape[1] - n_extra:] = 0.0
+    return x
+
+
+def hide_extra_inputs(splits: Splits, rng=None, *, n_extra: int, signed: bool = False) -> Splits:
+    """A :class:`~mtlmech.protocol.Condition` transform (bind ``n_extra`` with ``functools.partial``):
+    the last ``n_extra`` input columns (the extra features of the ``"both"`` variant) set to 0 in
+    every split; with ``signed`` the code bits also become ±1 (2·bit − 1)."""
+    return _map_inputs(splits, lambda x: _recode(x, n_extra=n_extra, signed=signed))

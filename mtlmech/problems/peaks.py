@@ -18,6 +18,7 @@ from ..tasks import Problem, Task, register_problem
 
 LETTERS = "ABCDEF"
 ENCODINGS = ("binary", "thermometer")
+POSITIONS = ("test", "then", "else")   # the letters of a task (IF ?1 THEN ?2 ELSE ?3), in order
 
 
 def peaks_triples() -> list[tuple[str, str, str]]:
@@ -58,9 +59,12 @@ def peaks(encoding: str = "binary", width: int = 10) -> Problem:
 
 def peaks_pairs() -> dict[str, np.ndarray]:
     """Every unordered pair of tasks i < j: indices ``i``, ``j``, ``n_shared`` (variables the two
-    tasks have in common, position ignored, 0–3) and ``test_match`` (same IF variable)."""
+    tasks have in common, position ignored, 0–3) and whether the two tasks have the same variable in
+    the IF (``test_match``), THEN (``then_match``) or ELSE (``else_match``) position."""
     triples = peaks_triples()
     i, j = np.array(list(combinations(range(len(triples)), 2))).T
     n_shared = np.array([len(set(triples[a]) & set(triples[b])) for a, b in zip(i, j)])
-    test_match = np.array([triples[a][0] == triples[b][0] for a, b in zip(i, j)])
-    return {"i": i, "j": j, "n_shared": n_shared, "test_match": test_match}
+    out = {"i": i, "j": j, "n_shared": n_shared}
+    for position, name in enumerate(POSITIONS):
+        out[f"{name}_match"] = np.array([triples[a][position] == triples[b][position] for a, b in zip(i, j)])
+    return out
