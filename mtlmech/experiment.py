@@ -25,7 +25,7 @@ from .provenance import provenance
 from .runner import Unit, run_units
 from .provenance import relative_args
 from .seeding import canonical_json
-from .stats import MIN_RUNS, ClaimResult, judge
+from .stats import ClaimResult, judge
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import DATA_FILES, FolderLock, OutputSet, recover, verify
 from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
@@ -52,19 +52,16 @@ class Findings:
     superseded: dict[str, str] = field(default_factory=dict)   # claim ID -> one line on why v1's verdict changed
 
 
-def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext | str", *, exclude: tuple[str, ...] = (),
+def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext", *, exclude: tuple[str, ...] = (),
              problem: Any = None, **point: Any) -> dict:
     """The cache key of one unit: experiment, construction version, the config minus sweep lists
     and analysis-only fields (``exclude``), the sweep point, and what the computation receives
     besides: the device type, the seed stream and trainer backend (given a
     :class:`~mtlmech.cli.RunContext`) and the fingerprint of each problem it trains on
     (``problem``: a Problem or a list of them), so that changing what a feature computes changes
-    the key. (A bare device string is the version-1 key, kept until every experiment is
-    re-registered.)"""
+    the key."""
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
     key = {"experiment": experiment, "version": version, "config": config, "point": point}
-    if isinstance(run, str):   # version-1 keys: ``problem`` was an ordinary point field
-        return {**key, "point": point if problem is None else {**point, "problem": problem}, "device": run.split(":")[0]}
     key.update(device=run.device.split(":")[0], stream=run.stream,
                backend=resolve_backend(run.backend, getattr(cfg, "net", None), getattr(cfg, "train", None), run.device))
     if problem is not None:
@@ -114,14 +111,6 @@ def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
         if missing:
             raise ValueError(f"claim {c.id}: no runs of compared condition(s) {missing} where {c.where}")
         c.training = {name: training_record(sel[sel["condition"] == name]) for name in c.compared}
-
-
-def refuse_too_few(claims: list[ClaimResult]) -> None:
-    """No definite verdict on fewer than ``stats.MIN_RUNS`` runs, for the ``v1`` rule too (whose
-    verdict its experiment computes and :func:`~mtlmech.stats.judge` leaves as it is)."""
-    for c in claims:
-        if c.rule == "v1" and c.n is not None and c.n < MIN_RUNS and c.verdict != "inconclusive":
-            c.verdict, c.verdict_reason = "inconclusive", f"too few runs (n = {c.n}) for a definite verdict"
 
 
 def training_table(runs: pd.DataFrame) -> list[dict]:
@@ -358,7 +347,6 @@ class Experiment:
         findings = self.analyse(runs, extras, cfg, stage)
         attach_training(findings.claims, runs)
         judge(findings.claims)
-        refuse_too_few(findings.claims)
         v1 = v1_comparison(findings.claims, findings.superseded)
         if opts.replot:
             trained = previous.get("provenance") or {"trained_with": "unknown: no earlier summary.json"}

@@ -198,7 +198,7 @@ def combine_verdicts(verdicts: Sequence[str]) -> str:
     return "inconclusive"
 
 
-RULES = ("directional", "equivalence", "band", "threshold", "composite", "v1")
+RULES = ("directional", "equivalence", "band", "threshold", "composite")
 MAX_CAP_FRACTION = 0.05
 MIN_RUNS = 3
 
@@ -211,9 +211,8 @@ class ClaimResult:
     Rules: ``directional`` (one-sided ``p_value`` in ``direction``; ``p_opposite`` the other
     way), ``equivalence`` (TOST ``p_value`` with the pre-registered ``margin`` on the effect),
     ``band`` (the effect's CI inside ``band``), ``threshold`` (CI beyond ``threshold`` in
-    ``direction``) ``composite`` (holds when every claim named in ``parts`` holds; it carries
-    no interval of its own) and ``v1`` (transitional: a verdict its experiment computed by a
-    version-1 rule, kept as given until the experiment is re-registered). ``family`` names the Holm family within the experiment. ``compared``
+    ``direction``) and ``composite`` (holds when every claim named in ``parts`` holds; it carries
+    no interval of its own). ``family`` names the Holm family within the experiment. ``compared``
     names the conditions whose runs the claim compares (with ``where``: column filters on the runs),
     so the driver can attach their training record (cap fraction, chosen learning rates).
     """
@@ -226,7 +225,7 @@ class ClaimResult:
     ci: tuple[float, float]
     p_value: float | None
     n: int
-    rule: str | None = None          # default: directional when ``direction`` is set, else v1
+    rule: str | None = None          # default: directional when ``direction`` is set
     direction: str | None = None
     p_opposite: float | None = None
     margin: tuple[float, float] | None = None
@@ -244,15 +243,15 @@ class ClaimResult:
 
     def __post_init__(self) -> None:
         if self.rule is None:
-            self.rule = "directional" if self.direction is not None else "v1"
-        if self.p_opposite is None and "p_opposite" in self.details:   # v1 experiments kept it there
-            self.p_opposite = self.details.pop("p_opposite")
+            if self.direction is None:
+                raise ValueError(f"claim {self.id}: declare its rule (one of {RULES})")
+            self.rule = "directional"
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         needs = {"directional": ("direction", "p_value"), "equivalence": ("margin", "p_value"), "band": ("band",),
-                 "threshold": ("threshold", "direction"), "composite": ("parts",), "v1": ()}[self.rule]
+                 "threshold": ("threshold", "direction"), "composite": ("parts",)}[self.rule]
         missing = [name for name in needs if getattr(self, name) in (None, ())]
         if missing:
             raise ValueError(f"claim {self.id}: rule {self.rule} needs {', '.join(missing)}")
@@ -272,8 +271,6 @@ def _holm_family(claims: list[ClaimResult], attr: str) -> dict[int, float]:
 
 
 def _judge_one(c: ClaimResult, p_holm: float | None, p_opposite_holm: float | None, alpha: float) -> str:
-    if c.rule == "v1":
-        return c.verdict
     if c.rule == "directional":
         return verdict_directional(p_holm, c.effect, c.ci, c.direction, p_opposite_holm, alpha)
     if c.rule == "equivalence":
@@ -304,7 +301,7 @@ def judge(claims: list[ClaimResult], alpha: float = ALPHA,
             if i in opp_adj:
                 c.details["p_opposite_holm"] = opp_adj[i]
             c.verdict = _judge_one(c, p_adj.get(i), opp_adj.get(i), alpha)
-            c.verdict_reason = "v1 rule, applied in the experiment (not yet re-registered)" if c.rule == "v1" else ""
+            c.verdict_reason = ""
     for c in claims:
         if c.rule == "composite":
             unknown = [p for p in c.parts if p not in by_id or by_id[p].rule == "composite"]
@@ -321,6 +318,6 @@ def judge(claims: list[ClaimResult], alpha: float = ALPHA,
             c.verdict_reason = ("under-trained: " + ", ".join(f"{k} {v:.0%} of runs stopped at the epoch cap"
                                                               for k, v in capped.items())
                                 if capped else f"under-trained parts: {', '.join(parts_capped)}")
-        elif c.rule not in ("composite", "v1") and c.n < MIN_RUNS:
+        elif c.rule != "composite" and c.n < MIN_RUNS:
             c.verdict, c.verdict_reason = "inconclusive", f"too few runs (n = {c.n}) for a definite verdict"
     return claims

@@ -343,15 +343,10 @@ def test_one_or_two_seeds_never_give_a_definite_verdict(tmp_path):
         assert any("too few runs" in c["verdict_reason"] for c in claims)
 
 
-def test_a_v1_rule_claim_on_two_runs_gets_no_definite_verdict():
-    from mtlmech.experiment import refuse_too_few
-    from mtlmech.stats import ClaimResult, judge
-    claims = [ClaimResult(id=f"V{n}", statement="", source="", test="", effect=0.1, ci=(0.05, 0.2), p_value=None,
-                          n=n, rule="v1", verdict="replicated") for n in (1, 2, 3)]
-    judge(claims)
-    refuse_too_few(claims)
-    assert [c.verdict for c in claims] == ["inconclusive", "inconclusive", "replicated"]
-    assert "too few runs" in claims[1].verdict_reason
+def test_a_claim_without_a_declared_rule_is_refused():
+    from mtlmech.stats import ClaimResult
+    with pytest.raises(ValueError, match="declare its rule"):
+        ClaimResult(id="V", statement="", source="", test="", effect=0.1, ci=(0.05, 0.2), p_value=None, n=3)
 
 
 # ---------------------------------------------------------------------------------------------- Dask
