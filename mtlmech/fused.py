@@ -106,15 +106,27 @@ def _executor(n: int) -> ThreadPoolExecutor:
 # When the fused path applies
 # --------------------------------------------------------------------------------------------
 
-def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=None) -> str | None:
-    """Why the fused path cannot run this call (``None`` when it can)."""
+def structure_unsupported(n_hidden_layers: int, batch_size: int | None, device: str = "cpu") -> str | None:
+    """Why the fused path cannot apply to this kind of net and training (``None`` when it can):
+    the part of :func:`unsupported` known before any data exists, which cache keys use
+    (:func:`mtlmech.training.resolve_backend`)."""
     if numba is None:
         return "numba is not installed"
-    if len(spec.hidden) != 1:
-        return f"{len(spec.hidden)} hidden layers (the fused kernel has exactly one)"
+    if n_hidden_layers != 1:
+        return f"{n_hidden_layers} hidden layers (the fused kernel has exactly one)"
+    if batch_size is not None:   # even batch_size ≥ rows: the key does not know the row count
+        return f"mini-batches (batch_size={batch_size})"
+    if not device.startswith("cpu"):
+        return f"device {device} (the fused kernel runs on the CPU)"
+    return None
+
+
+def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=None) -> str | None:
+    """Why the fused path cannot run this call (``None`` when it can)."""
     ts = train_spec
-    if ts.batch_size is not None:   # as in training.resolve_backend, which keys the cache without the row count
-        return f"mini-batches (batch_size={ts.batch_size})"
+    why = structure_unsupported(len(spec.hidden), ts.batch_size)
+    if why is not None:
+        return why
     if ts.loss not in LOSS_CODES or (ts.loss == "ce" and spec.output != "sigmoid"):
         return f"loss {ts.loss!r} with {spec.output} outputs"
     if len(params) != 4:

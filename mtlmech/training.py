@@ -214,23 +214,13 @@ def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, 
         raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
     if requested == "torch":
         return "torch"
-    try:
-        from . import fused
-    except ImportError:
-        fused = None
-    reasons = []
-    if fused is None or not hasattr(fused, "KERNEL_VERSION"):
-        reasons.append("the fused kernel is not installed")
-    if not device.startswith("cpu"):
-        reasons.append(f"device {device}")
-    if net is not None and len(net.hidden) != 1:
-        reasons.append(f"{len(net.hidden)} hidden layers")
-    if train is not None and train.batch_size is not None:
-        reasons.append("mini-batches")
-    if not reasons:
+    from . import fused
+    why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
+                                      train.batch_size if train is not None else None, device)
+    if why is None:
         return f"fused-v{fused.KERNEL_VERSION}"
     if requested == "fused":
-        raise ValueError(f"--backend fused does not apply here: {', '.join(reasons)}")
+        raise ValueError(f"--backend fused does not apply here: {why}")
     return "torch"
 
 
@@ -265,11 +255,6 @@ def resolve_member_settings(spec: NetSpec, train_spec: TrainSpec, n_members: int
     if not (torch.isfinite(wd_m).all() and (wd_m >= 0).all()):
         raise ValueError("weight decay must be finite and ≥ 0")
     return lr_m, wd_m, layers
-
-
-def _select(t: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
-    """Rows ``index`` of a per-member tensor; shared (unbatched) data passes through."""
-    return t if t is None else t.index_select(0, index)
 
 
 def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec: TrainSpec,
@@ -379,7 +364,8 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                 batches = []
                 for start in range(0, n_rows, ts.batch_size):
                     part = train_b.rows(order[:, start:start + ts.batch_size])
-                    batches.append((part.aligned(), tw[:, None, :] * part.aligned().mask / part.n_rows))
+                    padded = part.aligned()
+                    batches.append((padded, tw[:, None, :] * padded.mask / part.n_rows))
             evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
             epoch_loss = torch.zeros(n_active, dtype=dtype, device=device)
             for part, weight in batches:
