@@ -85,8 +85,8 @@ class Trained:
     """A trained batch: which (seed, condition) each member is, the data it saw and the result.
 
     After :func:`train_conditions` there is one member per (seed, condition): the grid point chosen
-    on the halt set; ``choices[i]`` says which (learning rate, multipliers, whether at a grid
-    edge, the halt value it was chosen on)."""
+    on the halt set; ``choices[i]`` says which (learning rate, multipliers, grid size, whether it
+    is at a grid edge)."""
 
     members: list[tuple[int, Condition]]
     splits: list[Splits]
@@ -104,25 +104,27 @@ def _edge(value: float, axis: Sequence[float]) -> str:
     return "low" if value == min(axis) else "high" if value == max(axis) else ""
 
 
+def halt_criterion(result: TrainResult, members: Sequence[int], reported: Sequence[Sequence[int]],
+                   select_on: str = "per_task") -> np.ndarray:
+    """The halt value each member is chosen on: the mean over its reported tasks of each task's best
+    halt value (``per_task``) or the best of the mean over its trained tasks (``shared``);
+    non-finite values count as +inf. Reads halt values only."""
+    if select_on == "per_task":
+        crit = [float(result.best_halt[i, list(ks)].mean()) for i, ks in zip(members, reported)]
+    elif select_on == "shared":
+        crit = [float(result.shared_best_halt[i]) for i in members]
+    else:
+        raise ValueError("select_on must be per_task or shared")
+    crit = np.asarray(crit, dtype=np.float64)
+    return np.where(np.isfinite(crit), crit, np.inf)
+
+
 def select_on_halt(result: TrainResult, groups: Sequence[Sequence[int]], reported: Sequence[Sequence[int]],
                    *, select_on: str = "per_task") -> list[int]:
     """For each group of members (one seed × condition over its grid points), the member with the
-    lowest halt error: the mean over the group's reported tasks of each task's best halt value
-    (``per_task``) or the best of the mean over trained tasks (``shared``). Non-finite values
-    count as +inf; ties go to the earlier member (the smaller learning rate). Reads halt values
-    only."""
-    if select_on == "per_task":
-        crit = [float(result.best_halt[i, list(ks)].mean()) for group, ks in zip(groups, reported) for i in group]
-    elif select_on == "shared":
-        crit = [float(result.shared_best_halt[i]) for group in groups for i in group]
-    else:
-        raise ValueError("select_on must be per_task or shared")
-    crit = iter([c if np.isfinite(c) else float("inf") for c in crit])
-    chosen = []
-    for group in groups:
-        values = [next(crit) for _ in group]
-        chosen.append(group[int(np.argmin(values))])
-    return chosen
+    lowest :func:`halt_criterion`; ties go to the earlier member (the smaller learning rate)."""
+    return [group[int(np.argmin(halt_criterion(result, group, [ks] * len(group), select_on)))]
+            for group, ks in zip(groups, reported)]
 
 
 def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: Sequence[int], *, key: tuple,
@@ -186,17 +188,18 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
     reported = [[problem.task_index(t) for t in (members[g[0]][1].report or members[g[0]][1].tasks)] for g in groups]
     chosen = select_on_halt(result, groups, reported, select_on=select_on)
     keep = chosen if select else list(range(len(members)))
+    kept, picked = set(keep), set(chosen)
     choices = []
     for group in groups:
         lr_axis = sorted({points[j][0] for j in group})
         hidden_axis = sorted({points[j][1] for j in group})
         for i in group:
-            if i not in keep:
+            if i not in kept:
                 continue
             edges = [e for e in (_edge(points[i][0], lr_axis), _edge(points[i][1], hidden_axis)) if e]
             choices.append({"lr": base_lr[i] * points[i][0], "lr_mult": points[i][0], "hidden_lr_mult": points[i][1],
                             "grid_size": len(group), "lr_edge": "+".join(edges),
-                            **({} if select else {"chosen": i in chosen})})
+                            **({} if select else {"chosen": i in picked})})
     return Trained(members=[members[i] for i in keep], splits=[member_splits[i] for i in keep],
                    result=result.take(keep), problem=problem, choices=choices)
 
@@ -209,12 +212,11 @@ def pilot_rates(problem: Problem, conditions: Sequence[Condition], pilot_seeds: 
     seeds; fix the result into the conditions' grids (``lr_grid=(m,)``) for the confirmatory run."""
     trained = train_conditions(problem, conditions, pilot_seeds, key=key, select=False, select_on=select_on,
                                **train_kwargs)
-    r = trained.result
+    reported = [[problem.task_index(t) for t in (c.report or c.tasks)] for _, c in trained.members]
+    values = halt_criterion(trained.result, range(len(trained.members)), reported, select_on)
     halt: dict[tuple[str, float, float], list[float]] = {}
-    for i, ((_, c), ch) in enumerate(zip(trained.members, trained.choices)):
-        ks = [problem.task_index(t) for t in (c.report or c.tasks)]
-        value = float(r.best_halt[i, ks].mean()) if select_on == "per_task" else float(r.shared_best_halt[i])
-        halt.setdefault((c.name, ch["lr_mult"], ch["hidden_lr_mult"]), []).append(value if np.isfinite(value) else np.inf)
+    for ((_, c), ch), value in zip(zip(trained.members, trained.choices), values):
+        halt.setdefault((c.name, ch["lr_mult"], ch["hidden_lr_mult"]), []).append(float(value))
     best: dict[str, tuple[float, float]] = {}
     for (name, m, h), values in sorted(halt.items()):
         if name not in best or np.mean(values) < np.mean(halt[(name, *best[name])]):
