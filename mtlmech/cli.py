@@ -238,6 +238,21 @@ def build_config(config_cls: type, profile: dict[str, Any], given: dict[str, Any
         raise UsageError(with_flag(str(exc), given, fails)) from None
 
 
+def as_tuples(value: Any) -> Any:
+    """A config read back from JSON with its lists turned back into tuples (also inside dicts)."""
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_tuples(v) for k, v in value.items()}
+    return value
+
+
+def saved_config(config_cls: type, saved: dict[str, Any], given: dict[str, Any] | None = None) -> Any:
+    """``config_cls`` from a config saved in a summary (``dataclasses.asdict`` read back from JSON:
+    nested configs as dicts, tuples as lists), with the ``given`` flags applied."""
+    return build_config(config_cls, as_tuples(saved), given or {})
+
+
 def check_device(device: str) -> None:
     """``--device``: cpu, mps, or cuda[:N] on a machine that has CUDA."""
     if device.startswith("cuda"):

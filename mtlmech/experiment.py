@@ -266,16 +266,9 @@ class Experiment:
         saved = previous.get("provenance", {}).get("config")
         if not isinstance(saved, dict):
             return cfg, dict(opts.given)
-
-        def tuples(value: Any) -> Any:
-            if isinstance(value, list):
-                return tuple(tuples(v) for v in value)
-            if isinstance(value, dict):
-                return {k: tuples(v) for k, v in value.items()}
-            return value
-        saved = tuples(saved)
+        saved = cli.as_tuples(saved)
         try:
-            cli.build_config(self.config_cls, saved, {})   # the saved config alone must still fit
+            cli.saved_config(self.config_cls, saved)   # the saved config alone must still fit
         except cli.UsageError as exc:
             print(f"warning: --replot: the saved config no longer fits this experiment ({exc}); "
                   f"analysing with the command line's", file=sys.stderr)
@@ -291,7 +284,7 @@ class Experiment:
             print("warning: --replot analyses runs trained with the saved config; "
                   + ", ".join(f"--{d.replace('_', '-')} {cli._show(v)}" for d, v in changed.items())
                   + " differ from it (recorded under provenance.replot.overrides)", file=sys.stderr)
-        return cli.build_config(self.config_cls, saved, opts.given), changed
+        return cli.saved_config(self.config_cls, saved, opts.given), changed
 
     def _run(self, cfg: Any, opts: cli.RunOptions, outdir: Path, units: list[Unit], argv: list[str] | None,
              client: Any = None) -> int:

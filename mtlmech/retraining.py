@@ -21,13 +21,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import typing
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .cli import RunContext
+from .cli import RunContext, UsageError, saved_config
 from .experiment import Experiment
 from .results import experiment_dir
 from .runner import Unit
@@ -38,26 +37,14 @@ class RetrainError(RuntimeError):
 
 
 def config_from_dict(config_cls: type, data: dict) -> Any:
-    """``config_cls`` rebuilt from ``dataclasses.asdict`` output read back from JSON: nested config
-    dataclasses rebuilt, lists turned back into tuples."""
-    hints = typing.get_type_hints(config_cls)
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(data) - names)
+    """``config_cls`` rebuilt from ``dataclasses.asdict`` output read back from JSON."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(config_cls)})
     if unknown:
         raise RetrainError(f"the saved config has fields {unknown} that {config_cls.__qualname__} no longer has")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        inner = next((a for a in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(a)), None)
-        if inner is not None and isinstance(value, dict):
-            kwargs[name] = config_from_dict(inner, value)
-        else:
-            kwargs[name] = _tuples(value)
-    return config_cls(**kwargs)
-
-
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+    try:
+        return saved_config(config_cls, data)
+    except UsageError as exc:
+        raise RetrainError(f"the saved config no longer builds {config_cls.__qualname__}: {exc}") from None
 
 
 def find_experiment(name: str, root: Path | None = None) -> Experiment:
