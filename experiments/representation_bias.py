@@ -67,11 +67,12 @@ and shares, paired-bootstrap CIs for paired differences):
   (RB4d, RB5d).
 Seeds: 1100 per point from the confirmatory stream (every rate's CI half-width ≤ 0.03).
 
-Phase diagram (all patterns, same seeds, not judged): data family q ∈ {0, 0.5, 1} at 8 hidden units
-(does T' follow as T becomes decisive?), silent and fixed at 8 and 16 hidden units. (Registered first
-with q = 0.25 and 4 hidden units as well; reduced to these points, not fewer seeds, before any result
-of the confirmatory run was seen, because the shared machine ran at load 15-21 on 2 cores and the
-full list would have taken ~66 min.)
+Phase diagram (all patterns, same seeds, not judged): data family q ∈ {0, 0.25, 0.5, 1} at 8 hidden
+units (does T' follow as T becomes decisive?), silent and fixed at 4, 8 and 16 hidden units. (Registered
+first with all these points; q = 0.25 and the 4-unit points were dropped, not fewer seeds, before any
+confirmatory result was seen, because the shared machine then ran at load 15-21 on 2 cores. They were
+restored on the quiet machine after the first confirmatory run — the points as first registered, same
+seeds and protocol, no claim rests on them.)
 
 Inspecting one run: ``python experiments/representation_bias.py --show-run SEED [--point data:0
 --all-patterns --profile full]`` retrains that seed (deterministic) and draws each net's input weights
@@ -134,7 +135,8 @@ class Config:
         "help": "new experiment-2 families with a route to a tide (RB4, RB5), trained on all patterns"})
     n_train: int = field(default=36, metadata={
         "help": "experiments 1 and 2: training rows drawn from the trainable patterns; the rest are the halt set"})
-    phase: tuple[str, ...] = field(default=("data:0.5:8", "data:1:8", "silent:1:16", "fixed:1:16"), metadata={
+    phase: tuple[str, ...] = field(default=("data:0.25:8", "data:0.5:8", "data:1:8", "silent:1:4", "silent:1:16",
+                                            "fixed:1:4", "fixed:1:16"), metadata={
         "help": "phase diagram (all patterns) beyond the claim points: family:knob:hidden"})
     net: NetConfig = NetConfig(hidden=(8,))
     train: TrainSpec = TrainSpec(lr=1.0, momentum=0.9, epochs=20_000, eval_every=10, patience=100, min_delta=1e-3,
