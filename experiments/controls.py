@@ -123,7 +123,7 @@ from mtlmech.tasks import Splits, as_batch, make_problem
 from mtlmech.training import TrainSpec
 
 NAME = "controls"
-VERSION = 2
+VERSION = 3  # 3: gradient norms come from the feature-major training step (last-bit changes; same training, same seeds)
 PARTS = ("copies", "c93", "width", "hint", "decay", "over", "stuck")
 MAIN = {"copies": "T1", "c93": "Task1", "width": "Task1", "hint": "T'", "decay": "T1", "over": "T1", "stuck": "Task1"}
 CT1_PAIRS = {"a": ("copies", "MTL"), "b": ("c93", "BLK"), "c": ("c93", "MTL"), "d": ("hint", "MTL")}

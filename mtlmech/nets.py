@@ -150,20 +150,27 @@ def as_batched(x: torch.Tensor, n_members: int) -> torch.Tensor:
 
 
 def forward(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor,
-            workspace: Workspace | None = None) -> list[torch.Tensor]:
+            workspace: Workspace | None = None, *, features_major: bool = False) -> list[torch.Tensor]:
     """All layer activations ``[x, h1, ..., out]``, each ``(B, n, width)``.
 
+    ``features_major=True`` takes ``x`` as ``(B, d, n)`` and returns every activation as
+    ``(B, width, n)``: the training step's layout (:func:`loss_and_grads`), where each product's long
+    axis (the rows) is the contiguous one — 1.3–2× faster per step on the suite's narrow-output
+    nets. Evaluation and probes keep the row layout, whose numbers the committed results hold.
     With a ``workspace`` the activations live in its buffers (valid until the next call)."""
     n_members = params[0].shape[0]
     acts = [as_batched(x, n_members)]
     for layer in range(spec.n_layers):
         w, b = params[2 * layer], params[2 * layer + 1]
-        bias = b.unsqueeze(1)
-        if workspace is None:
-            z = torch.baddbmm(bias, acts[-1], w)
-        else:
-            z = workspace.get(f"z{layer}", (n_members, acts[-1].shape[1], w.shape[2]), w)
-            torch.baddbmm(bias, acts[-1], w, out=z)
+        if features_major:   # z = Wᵀa + b, (B, fan_out, n)
+            bias, left, right = b.unsqueeze(2), w.transpose(1, 2), acts[-1]
+            shape = (n_members, w.shape[2], acts[-1].shape[2])
+        else:                # z = aW + b, (B, n, fan_out)
+            bias, left, right = b.unsqueeze(1), acts[-1], w
+            shape = (n_members, acts[-1].shape[1], w.shape[2])
+        z = workspace.get(f"z{layer}", shape, w) if workspace is not None else torch.empty(shape, dtype=w.dtype,
+                                                                                               device=w.device)
+        torch.baddbmm(bias, left, right, out=z)
         kind = spec.activation if layer < spec.n_layers - 1 else spec.output
         acts.append(_activate_(z, kind))
     return acts
@@ -185,13 +192,19 @@ def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y
     losses is what makes the shared hidden layer receive the sum of the tasks' error gradients.
     ``with_value=False`` skips computing the loss itself (the gradients do not need it);
     a ``workspace`` makes the large intermediate tensors reuse buffers between calls.
+    Inputs are row-major as everywhere; the pass runs feature-major (transposed views, no copies;
+    see :func:`forward`).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if loss == "ce" and spec.output != "sigmoid":
         raise ValueError("cross-entropy loss needs sigmoid outputs")
-    acts = forward(spec, params, x, workspace)
-    out = acts[-1]
+    n_members = params[0].shape[0]
+    acts = forward(spec, params, as_batched(x, n_members).transpose(1, 2), workspace, features_major=True)
+    out = acts[-1]                                                     # (B, K, n)
+    y = as_batched(y, n_members).transpose(1, 2)
+    weight = torch.as_tensor(weight, dtype=out.dtype, device=out.device)
+    weight = weight.transpose(-1, -2) if weight.dim() >= 2 else weight.unsqueeze(-1)   # (…, K, n) or (K, 1)
     err = torch.sub(out, y) if workspace is None else torch.sub(out, y, out=workspace.get("err", out.shape, out))
     value = None
     if loss == "mse":
@@ -205,13 +218,13 @@ def loss_and_grads(spec: NetSpec, params: list[torch.Tensor], x: torch.Tensor, y
         delta = err.mul_(weight)
     grads: list[torch.Tensor] = [None] * len(params)  # type: ignore[list-item]
     for layer in reversed(range(spec.n_layers)):
-        grads[2 * layer] = torch.bmm(acts[layer].transpose(1, 2), delta)
-        grads[2 * layer + 1] = delta.sum(dim=1)
+        grads[2 * layer] = torch.bmm(acts[layer], delta.transpose(1, 2))      # (B, fan_in, fan_out)
+        grads[2 * layer + 1] = delta.sum(dim=2)
         if layer:
-            w_t = params[2 * layer].transpose(1, 2)
+            w = params[2 * layer]
             if workspace is None:
-                back = torch.bmm(delta, w_t)
+                back = torch.bmm(w, delta)
             else:
-                back = torch.bmm(delta, w_t, out=workspace.get(f"back{layer}", acts[layer].shape, delta))
+                back = torch.bmm(w, delta, out=workspace.get(f"back{layer}", acts[layer].shape, delta))
             delta = _backprop_activation_(back, acts[layer], spec.activation)
     return value, grads

@@ -21,6 +21,7 @@ from .seeding import int_key
 
 HALT_METRICS = ("mse", "error")
 ALIGN_ROWS = 32
+TORCH_TRAINER_VERSION = 2   # bump when this trainer's numbers change (2: feature-major training step)
 
 
 @contextmanager
@@ -207,13 +208,14 @@ BACKENDS = ("auto", "torch", "fused")
 
 
 def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, device: str = "cpu") -> str:
-    """The trainer that will run for this network and training setting: ``torch`` or
-    ``fused-v<kernel version>`` (cache keys record it, since the two agree to ~1e-7, not bitwise).
-    ``auto`` takes the fused kernel where it applies (CPU, one hidden layer, full batch)."""
+    """The trainer that will run for this network and training setting, with its version:
+    ``torch-v<n>`` or ``fused-v<n>`` (cache keys record it, since the two agree to ~1e-7, not
+    bitwise). ``auto`` takes the fused kernel where it applies (CPU, one hidden layer, full batch)."""
     if requested not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    torch_trainer = f"torch-v{TORCH_TRAINER_VERSION}"
     if requested == "torch":
-        return "torch"
+        return torch_trainer
     from . import fused
     why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
                                       train.batch_size if train is not None else None, device)
@@ -221,7 +223,7 @@ def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, 
         return f"fused-v{fused.KERNEL_VERSION}"
     if requested == "fused":
         raise ValueError(f"--backend fused does not apply here: {why}")
-    return "torch"
+    return torch_trainer
 
 
 def resolve_member_settings(spec: NetSpec, train_spec: TrainSpec, n_members: int, *, lr=None, weight_decay=None,

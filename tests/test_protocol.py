@@ -12,7 +12,7 @@ from mtlmech.features import Feature, and_, or_, var, xor
 from mtlmech.inputs import InputSpace
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.tasks import Dataset, Problem, Splits, Task
-from mtlmech.training import TrainSpec
+from mtlmech.training import TORCH_TRAINER_VERSION, TrainSpec
 
 
 def pair(first: int = 0, fn=None) -> Problem:
@@ -100,7 +100,7 @@ def test_cache_key_follows_what_the_problem_computes():
     same_name_b = pair(fn=lambda z: np.logical_and(z[:, 0] > 0.5, z[:, 1] > 0.5).astype(np.float64))
     assert key(same_name_a) != key(same_name_b)               # a custom Feature's function changed
     assert unit_key("e", 1, cfg, RunContext(stream="quick"), problem=pair()) != key(pair())
-    assert unit_key("e", 1, cfg, RunContext(backend="torch"), problem=pair())["backend"] == "torch"
+    assert unit_key("e", 1, cfg, RunContext(backend="torch"), problem=pair())["backend"] == f"torch-v{TORCH_TRAINER_VERSION}"
 
 
 def test_pilot_rates_pick_the_lowest_mean_halt_per_condition():
