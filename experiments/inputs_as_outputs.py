@@ -57,7 +57,8 @@ Construction (version 2, the fair protocol; the data construction is version 1's
   rate (×2.0 = 1.0) left 22 of 64 nets stuck near a constant output (F1 test RMSE > 0.3); it was re-trained at ×1.0
   (``NOISY_FOLLOWUP``, condition "STD+OUT (lr ×1)", ``tables.noisy_followup``).
 - Not covered: CS97's second regression function (F3, Fig. 2b) and its classification problem —
-  neither is specified in SOURCES.md, so neither can be built without inventing it.
+  neither is specified in SOURCES.md, and the one secondary account found gives F3 with its operator
+  lost and no classification problem (docs/SOURCES.md), so neither can be built without inventing it.
 
 Measurement: F1 test RMSE per trial and condition (1000 clean test rows).
 Tests (pre-registered; α = 0.01, Holm over all p-values of the experiment by the driver; every
