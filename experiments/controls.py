@@ -123,7 +123,7 @@ from mtlmech.tasks import Splits, as_batch, make_problem
 from mtlmech.training import TrainSpec
 
 NAME = "controls"
-VERSION = 3  # 3: gradient norms come from the feature-major training step (last-bit changes; same training, same seeds)
+VERSION = 2
 PARTS = ("copies", "c93", "width", "hint", "decay", "over", "stuck")
 MAIN = {"copies": "T1", "c93": "Task1", "width": "Task1", "hint": "T'", "decay": "T1", "over": "T1", "stuck": "Task1"}
 CT1_PAIRS = {"a": ("copies", "MTL"), "b": ("c93", "BLK"), "c": ("c93", "MTL"), "d": ("hint", "MTL")}
@@ -558,6 +558,9 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
     tried.append({"stage": "v2 committed", "version": VERSION, "grid": [cfg.train.lr * m for m in cfg.train.lr_grid],
                   "patience": cfg.train.patience, "min_delta": cfg.train.min_delta, "cap": cfg.train.epochs,
                   "tost_margin": dict(zip("abcd", cfg.tost_margin)), "stuck_lr": cfg.stuck_lr})
+    tried.append({"stage": "v2 unplanned replication (not judged)", "construction": "the whole full profile on new "
+                  "random draws for the same seed IDs (docs/replications.md)", "result": "22 of 26 verdicts agree; "
+                  "CT1b and CT11b inconclusive, CT4c not replicated, CT6 replicated on the second sample"})
     return Findings(claims=claims, constructions_tried=tried, tables=json.loads(canonical_json(tables)), figures=figures,
                     superseded=SUPERSEDED)
 

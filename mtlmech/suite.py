@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .checks import check_out, dask_spec
 from .citations import CITATIONS
 from .cli import UsageError, _out_path, check_device
+from .training import BACKENDS
 from .experiment import Experiment, default_out, make_client
 from .paths import project_root, using_root
 
@@ -85,6 +86,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=None,
                         help="override every experiment's number of seeds (default: each profile's own)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="trainer: auto (the fused one where it applies), torch (the reference) or fused")
     parser.add_argument("--force", action="store_true", help="recompute even if cached")
     parser.add_argument("--dask", default=None, metavar="local[:N]|tcp://HOST:PORT",
                         help="run seed shards on a Dask cluster (default: in this process)")
@@ -115,7 +118,7 @@ def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: st
         print(f"error: --seeds must be a positive number of seeds, got {args.seeds}", file=sys.stderr)
         return 2
     out = args.out if args.out is not None else default_out(args.profile, root)
-    common = ["--profile", args.profile, "--device", args.device, "--out", str(out)]
+    common = ["--profile", args.profile, "--device", args.device, "--backend", args.backend, "--out", str(out)]
     common += ["--seeds", str(args.seeds)] if args.seeds is not None else []
     common += ["--force"] if args.force else []
     common += ["--dask", args.dask] if args.dask else []

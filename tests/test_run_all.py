@@ -1,6 +1,7 @@
 """run_all.py: listing, bad names, and a quick-profile run that writes REPORT.md and leaves figures/ alone."""
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def test_quick_suite_covers_every_claim_and_never_touches_committed_figures(tmp_
     assert not missing, f"claims without a verdict: {missing}"
     assert run_all.main(args[:-1] + ["--only", "parity_tasks", "--no-progress"]) == 0
     assert "computed 0, reused 8" in capsys.readouterr().out
+    # --backend reaches every experiment: the reference trainer is another computation (recomputed)
+    assert run_all.main(args[:-1] + ["--only", "parity_tasks", "--backend", "torch", "--no-progress"]) == 0
+    assert "computed 8, reused 0" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "parity_tasks" / "summary.json").read_text())
+    assert summary["provenance"]["backend"] == "torch"
     assert tree_digest(ROOT / "figures") == before
 
 
