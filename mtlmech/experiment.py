@@ -335,7 +335,7 @@ class Experiment:
             atomic_write_json(stage / "extras.json", extras_table(report.records))
             # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
             atomic_write_json(stage / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
-            runs = pd.read_csv(stage / "runs.csv")
+            runs = pd.read_csv(stage / "runs.csv", low_memory=False)   # one dtype per column, not per chunk
             extras = json.loads((stage / "extras.json").read_text())
         findings = self.analyse(runs, extras, cfg, stage)
         attach_training(findings.claims, runs)
