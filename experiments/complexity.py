@@ -96,9 +96,10 @@ def conditions(cfg: Config, order: int) -> list[Condition]:
     return [Condition(name, tuple(names[:1 + extra]), report=("T1",)) for name, extra in chosen.items()]
 
 
-def train_seeds(seeds: list[int], *, cfg: Config, order: int, key: tuple, device: str) -> Trained:
+def train_seeds(seeds: list[int], *, cfg: Config, order: int, key: tuple, device: str, backend: str = "auto") -> Trained:
     return train_conditions(problem(cfg, order), conditions(cfg, order), seeds, key=key, n_train=cfg.n_train,
-                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device,
+                            backend=backend)
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, order: int, key: tuple, device: str) -> dict:
@@ -117,7 +118,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     # one random key for every order: the same rows and initial weights per seed (paired across k)
     key = (NAME, VERSION, run.stream)
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("orders",), problem=problem(cfg, k), order=k),
-                 label=f"k={k}", train=partial(train_seeds, cfg=cfg, order=k, key=key, device=run.device),
+                 label=f"k={k}", train=partial(train_seeds, cfg=cfg, order=k, key=key, device=run.device, backend=run.backend),
                  score=partial(score_seeds, order=k))
             for k in cfg.orders]
 

@@ -166,11 +166,11 @@ def aligned(curve: np.ndarray, epochs: np.ndarray, best_epoch: int, window: int,
     return out
 
 
-def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> Trained:
+def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str, backend: str = "auto") -> Trained:
     spec = cfg.train if part == "OF1" else dataclasses.replace(cfg.train, min_delta=cfg.of2_min_delta)
     return train_conditions(problem(cfg, part), conditions(cfg, part), seeds, key=key,
                             n_train=cfg.of1_n_train if part == "OF1" else cfg.of2_n_train, n_halt=cfg.n_halt,
-                            n_test=cfg.n_test, net=cfg.net, train_spec=spec, device=device)
+                            n_test=cfg.n_test, net=cfg.net, train_spec=spec, device=device, backend=backend)
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> dict:
@@ -219,7 +219,7 @@ def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     for part in ("OF1", "OF2"):
         units.append(Unit(key=unit_key(NAME, VERSION, cfg, run, problem=problem(cfg, part), part=part), label=part,
                           train=partial(train_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
-                                        device=run.device),
+                                        device=run.device, backend=run.backend),
                           score=partial(score_seeds, cfg=cfg, part=part)))
     return units
 

@@ -117,9 +117,10 @@ def conditions(cfg: Config, part: str) -> list[Condition]:
             Condition("MTL-disjoint", (t, t2), report=(t,), transform=other)]
 
 
-def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> Trained:
+def train_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str, backend: str = "auto") -> Trained:
     return train_conditions(problem(cfg, part), conditions(cfg, part), seeds, key=key, n_train=2 * cfg.n_train,
-                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device)
+                            n_halt=cfg.n_halt, n_test=cfg.n_test, net=cfg.net, train_spec=cfg.train, device=device,
+                            backend=backend)
 
 
 def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: str) -> dict:
@@ -129,7 +130,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, part: str, key: tuple, device: s
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, problem=problem(cfg, part), part=part), label=part,
                  train=partial(train_seeds, cfg=cfg, part=part, key=(NAME, VERSION, run.stream, part),
-                               device=run.device),
+                               device=run.device, backend=run.backend),
                  score=partial(score_rows, part=part))
             for part in PARTS]
 

@@ -117,10 +117,10 @@ class Stages:
     grid: list[float]
 
 
-def train_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> Stages:
+def train_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str, backend: str = "auto") -> Stages:
     p = problem(cfg)
     stage1 = train_conditions(p, CONDITIONS, seeds, key=key, n_train=cfg.n_train, n_halt=cfg.n_halt, n_test=cfg.n_test,
-                              net=cfg.net, train_spec=cfg.train, device=device)
+                              net=cfg.net, train_spec=cfg.train, device=device, backend=backend)
     pre = [i for i, (_, c) in enumerate(stage1.members) if c.name == "PRE"]
     # stage 2: every pre-trained net, per variant and per grid point, from its Task2 snapshot
     grid = sorted(cfg.train.lr_grid)
@@ -138,7 +138,7 @@ def train_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> St
     r2 = train(stage1.result.spec, start, as_batch([s.train for s in splits], device=device), train_spec=cfg.train,
                task_weights=weights, halt=as_batch([s.halt for s in splits], device=device),
                lr=[cfg.train.lr * m for _, _, m in members],
-               layer_lr=[scaled_layer_lr(2, 0, STAGE2[name]) for _, name, _ in members])
+               layer_lr=[scaled_layer_lr(2, 0, STAGE2[name]) for _, name, _ in members], backend=backend)
     chosen = select_on_halt(r2, groups, [[k]] * len(groups))
     return Stages(stage1=stage1, stage2=r2.take(chosen), members=[members[j] for j in chosen],
                   start=[t[chosen] for t in start], grid=grid)
@@ -173,7 +173,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, key: tuple, device: str) -> dict
 
 def make_units(cfg: Config, run: RunContext) -> list[Unit]:
     return [Unit(key=unit_key(NAME, VERSION, cfg, run, exclude=("margin",), problem=problem(cfg)), label="transfer",
-                 train=partial(train_seeds, cfg=cfg, key=(NAME, VERSION, run.stream), device=run.device),
+                 train=partial(train_seeds, cfg=cfg, key=(NAME, VERSION, run.stream), device=run.device, backend=run.backend),
                  score=partial(score_seeds, cfg=cfg))]
 
 
