@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from .checks import check_out, dask_spec
 from .citations import CITATIONS
 from .cli import UsageError, _out_path, check_device
-from .training import BACKENDS
 from .experiment import Experiment, default_out, make_client
 from .paths import project_root, using_root
+from .training import BACKENDS
 
 DOC = """Run every registered experiment and regenerate the figures and REPORT.md.
 
