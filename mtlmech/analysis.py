@@ -15,10 +15,16 @@ import pandas as pd
 from .stats import ClaimResult, mean_ci, paired_bootstrap_ci, paired_wilcoxon
 
 
+def _count(value) -> int | None:
+    """A count from a table cell; None when unknown (missing or NaN)."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
            by: Sequence[str] = (), task: str | None = None) -> pd.DataFrame:
     """Per group of ``by``: mean of treatment − control over seeds (paired), bootstrap CI,
-    one-sided Wilcoxon p-values in both directions, and counts of pairs, diverged and saturated runs."""
+    one-sided Wilcoxon p-values in both directions, and counts of pairs, diverged and saturated runs
+    (None where the runs do not record the flag: unknown, not zero)."""
     df = runs if task is None else runs[runs["task"] == task]
     by = list(by)
     out = []
@@ -37,10 +43,10 @@ def paired(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
         diff, lo, hi = paired_bootstrap_ci(a[finite], b[finite])
         row = dict(zip(by, key))
         row.update(n=int(len(a)), n_nonfinite=int((~finite).sum()),
-                   n_diverged_treatment=int(div[treatment].sum()) if div is not None else 0,
-                   n_diverged_control=int(div[control].sum()) if div is not None else 0,
-                   n_saturated_treatment=int(sat[treatment].sum()) if sat is not None else 0,
-                   n_saturated_control=int(sat[control].sum()) if sat is not None else 0,
+                   n_diverged_treatment=int(div[treatment].sum()) if div is not None else None,
+                   n_diverged_control=int(div[control].sum()) if div is not None else None,
+                   n_saturated_treatment=int(sat[treatment].sum()) if sat is not None else None,
+                   n_saturated_control=int(sat[control].sum()) if sat is not None else None,
                    mean_treatment=float(np.nanmean(a)), mean_control=float(np.nanmean(b)),
                    diff=diff, ci_low=lo, ci_high=hi,
                    p_less=paired_wilcoxon(a[finite], b[finite], "less"),
@@ -77,8 +83,6 @@ def paired_claim(row, *, id: str, statement: str, source: str, test: str, direct
                        compared=tuple(compared), where=dict(where or {}), family=family,
                        details={"mean_treatment": float(row["mean_treatment"]),
                                 "mean_control": float(row["mean_control"]),
-                                "n_diverged_treatment": int(row["n_diverged_treatment"]),
-                                "n_diverged_control": int(row["n_diverged_control"]),
-                                "n_saturated_treatment": int(row.get("n_saturated_treatment", 0)),
-                                "n_saturated_control": int(row.get("n_saturated_control", 0)),
+                                **{k: _count(row.get(k)) for k in ("n_diverged_treatment", "n_diverged_control",
+                                                                   "n_saturated_treatment", "n_saturated_control")},
                                 "frac_seeds_treatment_lower": float(row["frac_treatment_better"]), **details})
