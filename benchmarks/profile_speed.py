@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
 
-BACKENDS = ("auto", "torch")
+COMPARED = ("auto", "torch")   # the default trainer, then the reference
 
 
 def timed_run(name: str, backend: str, seeds: int, out: Path) -> dict:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mtlmech-speed-") as scratch:
         for name in names:
             row = {"experiment": name}
-            for backend in BACKENDS:
+            for backend in COMPARED:
                 row[backend] = timed_run(name, backend, args.seeds, Path(scratch) / backend)
             row["ratio_torch_vs_default"] = round(row["torch"]["compute_seconds"] / row["auto"]["compute_seconds"], 2)
             if args.full is not None:

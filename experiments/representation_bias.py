@@ -100,7 +100,7 @@ from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng
 from mtlmech.stats import ClaimResult, mcnemar_exact, wilson_ci
-from mtlmech.training import TrainSpec
+from mtlmech.training import BACKENDS, TrainSpec
 
 NAME = "representation_bias"
 VERSION = 2  # bump when the construction changes; old cache entries are then not reused
@@ -857,7 +857,7 @@ def show_run(argv: list[str]) -> int:
     ap.add_argument("--all-patterns", action="store_true", help="the point trained on every trainable pattern")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="full", help="training settings of this profile")
     ap.add_argument("--stream", choices=("confirm", "pilot", "quick"), help="seed stream (default: the profile's)")
-    ap.add_argument("--backend", choices=("auto", "torch", "fused"), default="auto", help="trainer (as the run's)")
+    ap.add_argument("--backend", choices=BACKENDS, default="auto", help="trainer (as the run's)")
     ap.add_argument("--out", type=Path, help="PNG to write (default: results/show_run/<point>_seed<SEED>.png)")
     ns = ap.parse_args(argv)
     profile = {k: v for k, v in PROFILES[ns.profile].items() if k != "seeds"}

@@ -27,7 +27,7 @@ from .provenance import relative_args
 from .seeding import canonical_json
 from .stats import ClaimResult, judge
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
-from .outputs import DATA_FILES, FolderLock, OutputSet, recover, verify
+from .outputs import DATA_FILES, FolderLock, OutputSet, read_runs, recover, verify
 from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
 from .training import resolve_backend
 
@@ -305,7 +305,7 @@ class Experiment:
             except (OSError, ValueError):
                 previous = {}
             try:
-                runs = pd.read_csv(outdir / "runs.csv")
+                runs = read_runs(outdir / "runs.csv")
                 problems = verify(outdir, rows=len(runs))
             except (ValueError, pd.errors.ParserError) as exc:
                 problems = [f"runs.csv is unreadable ({str(exc).splitlines()[0]})"]
@@ -335,7 +335,7 @@ class Experiment:
             atomic_write_json(stage / "extras.json", extras_table(report.records))
             # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
             atomic_write_json(stage / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
-            runs = pd.read_csv(stage / "runs.csv", low_memory=False)   # one dtype per column, not per chunk
+            runs = read_runs(stage / "runs.csv")
             extras = json.loads((stage / "extras.json").read_text())
         findings = self.analyse(runs, extras, cfg, stage)
         attach_training(findings.claims, runs)

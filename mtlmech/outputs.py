@@ -89,6 +89,13 @@ def digest(path: Path) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "bytes": Path(path).stat().st_size}
 
 
+def read_runs(path: Path, **kwargs):
+    """A ``runs.csv`` as a table, each column with one dtype (pandas otherwise infers dtypes chunk by
+    chunk, and a flag that older rows lack reads as a mixed column)."""
+    import pandas as pd
+    return pd.read_csv(path, low_memory=False, **kwargs)
+
+
 def read_manifest(outdir: Path) -> dict | None:
     """The committed manifest, or None when the folder has none (outputs from before manifests)."""
     path = Path(outdir) / MANIFEST

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .experiment import default_out
+from .outputs import read_runs
 
 
 def experiment_dir(experiment: str, out: Path | str | None = None, *, profile: str = "full") -> Path:
@@ -69,7 +70,7 @@ def load(experiment: str, out: Path | str | None = None, *, profile: str = "full
     if not units_path.exists():
         raise FileNotFoundError(f"{units_path} does not exist: results written before units.json was recorded; "
                                 f"rerun the experiment (cached seeds are reused) to write it")
-    runs = pd.read_csv(runs_path)
+    runs = read_runs(runs_path)
     units = units_table(json.loads(units_path.read_text(encoding="utf-8")))
     missing = sorted(set(runs["unit"]) - set(units.index))
     if missing:

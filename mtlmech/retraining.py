@@ -28,6 +28,7 @@ import pandas as pd
 
 from .cli import RunContext, UsageError, saved_config
 from .experiment import Experiment
+from .outputs import read_runs
 from .results import experiment_dir
 from .runner import Unit
 
@@ -156,7 +157,7 @@ def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None,
     if unit_hash not in rebuilt:
         raise RetrainError(f"the current code no longer produces unit {unit_hash} from the saved config "
                            f"(the construction, problem or trainer changed since): rerun {exp.name}")
-    runs = pd.read_csv(paths["runs.csv"], dtype={"unit": str})
+    runs = read_runs(paths["runs.csv"], dtype={"unit": str})
     rows = runs[(runs["unit"] == unit_hash) & (runs["seed"] == int(seed))]
     if rows.empty:
         seeds = sorted(runs.loc[runs["unit"] == unit_hash, "seed"].unique())
