@@ -345,6 +345,8 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                                 if t.dim() == 3})
     if shuffle_keys is not None:
         member_data["shuffle_keys"] = shuffle_keys
+    else:   # full batch: each member's loss weights, built once (they leave the batch with it)
+        member_data["loss_weight"] = task_weights[:, None, :] * as_batched(data.mask, n_members) / n_rows
     done = {name: t.clone() for name, t in work.items()}
     active = torch.arange(n_members, device=device)
     curve_epochs, loss_curve, halt_curve, test_curve = [], [], [], []
@@ -360,7 +362,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
             tw = work["task_weights"]
             train_b = Batch(view("x", data.x), view("y", data.y), view("mask", data.mask))
             if shuffle_keys is None:
-                batches = [(train_b, tw[:, None, :] * as_batched(train_b.mask, n_active) / n_rows)]
+                batches = [(train_b, member_data["loss_weight"])]
             else:
                 order = minibatch_order(member_data["shuffle_keys"], epoch, n_rows)
                 batches = []
