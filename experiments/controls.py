@@ -118,7 +118,15 @@ from mtlmech.probes import hidden_sensitivity, rank_correlation
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import canonical_json
-from mtlmech.stats import ClaimResult, mcnemar_exact, mean_ci, paired_bootstrap_ci, paired_tost, paired_wilcoxon, wilson_ci
+from mtlmech.stats import (
+    ClaimResult,
+    mcnemar_exact,
+    mean_ci,
+    paired_bootstrap_ci,
+    paired_tost,
+    paired_wilcoxon,
+    wilson_ci,
+)
 from mtlmech.tasks import Splits, as_batch, make_problem
 from mtlmech.training import TrainSpec
 
@@ -322,7 +330,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, part: str, hidden: int, key: tup
     out = score_rows(trained, part=part, hidden=hidden)
     r = trained.result
     extra: dict[int, dict] = {}
-    for i, (seed, c) in enumerate(trained.members):
+    for i in range(len(trained.members)):
         extra[i] = {"halt_best": float(r.best_halt[i, k])}
     if part == "decay":
         x = as_batch([s.test for s in trained.splits], clean=True, device=run.device).x
@@ -340,7 +348,7 @@ def run_seeds(seeds: list[int], *, cfg: Config, part: str, hidden: int, key: tup
         weights = np.array([[c.weight_of(t) for t in p.task_names] for _, c in trained.members])
         grad = gradient_norm(r.spec, r.final, batch.x, batch.y, weights)
         final_err = r.evaluate(batch, "final")["error"][:, k].cpu().numpy()
-        for i, (_, c) in enumerate(trained.members):
+        for i in range(len(trained.members)):
             extra[i].update(grad_norm=float(grad[i]), final_train_error=float(final_err[i]))
     counters: dict[int, int] = {}
     for i, (seed, c) in enumerate(trained.members):   # rows of a seed are in member order (one row per member)

@@ -7,7 +7,7 @@ only (the count is always reported next to the result).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -198,8 +198,8 @@ def _apply(config_cls: type, base: Any, values: dict[str, Any]) -> Any:
         if kind != "config":
             raise UsageError(f"{outer} is not a nested config")
         current = getattr(base, outer) if base is not None else next(
-            (f.default if f.default is not dataclasses.MISSING else f.default_factory()
-             for f in dataclasses.fields(config_cls) if f.name == outer))
+            f.default if f.default is not dataclasses.MISSING else f.default_factory()
+             for f in dataclasses.fields(config_cls) if f.name == outer)
         kwargs[outer] = dataclasses.replace(current, **inner)
     return dataclasses.replace(base, **kwargs) if base is not None else config_cls(**kwargs)
 

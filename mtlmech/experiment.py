@@ -11,23 +11,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from importlib import resources
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from . import cli
-from .paths import project_root
-from .provenance import provenance
-from .runner import Unit, run_units
-from .provenance import relative_args
-from .seeding import canonical_json
-from .stats import ClaimResult, judge
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import DATA_FILES, FolderLock, OutputSet, read_runs, recover, verify
+from .paths import project_root
+from .provenance import provenance, relative_args
+from .runner import Unit, run_units
+from .seeding import canonical_json
+from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
 from .training import resolve_backend
 
@@ -52,7 +52,7 @@ class Findings:
     superseded: dict[str, str] = field(default_factory=dict)   # claim ID -> one line on why v1's verdict changed
 
 
-def unit_key(experiment: str, version: int, cfg: Any, run: "cli.RunContext", *, exclude: tuple[str, ...] = (),
+def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, exclude: tuple[str, ...] = (),
              problem: Any = None, **point: Any) -> dict:
     """The cache key of one unit: experiment, construction version, the config minus sweep lists
     and analysis-only fields (``exclude``), the sweep point, and what the computation receives

@@ -6,8 +6,8 @@ Its ``name`` is a readable formula, used in docs, configs and hashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,16 +23,16 @@ class Feature:
     def __repr__(self) -> str:
         return self.name
 
-    def __and__(self, other: "Feature") -> "Feature":
+    def __and__(self, other: Feature) -> Feature:
         return and_(self, other)
 
-    def __or__(self, other: "Feature") -> "Feature":
+    def __or__(self, other: Feature) -> Feature:
         return or_(self, other)
 
-    def __xor__(self, other: "Feature") -> "Feature":
+    def __xor__(self, other: Feature) -> Feature:
         return xor(self, other)
 
-    def __invert__(self) -> "Feature":
+    def __invert__(self) -> Feature:
         return not_(self)
 
 

@@ -11,8 +11,8 @@ member's numbers do not depend on which other members share its batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -76,7 +76,7 @@ class NetConfig:
                        output=self.output, init_scale=self.init_scale)
 
 
-def as_net_config(net: "NetConfig | dict") -> NetConfig:
+def as_net_config(net: NetConfig | dict) -> NetConfig:
     """A NetConfig from itself or from a dict of its fields (``hidden`` may be an int)."""
     if isinstance(net, NetConfig):
         return net

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -31,23 +31,31 @@ def errorbars(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float]
               label: str, color: str | None = None, marker: str = "o", offset: float = 0.0, linestyle: str = "-") -> None:
     """Means with asymmetric error bars [lo, hi] (say in the axis label or caption what they are)."""
     x = [xi + offset for xi in x]
-    yerr = [[m - l for m, l in zip(mean, lo)], [h - m for m, h in zip(mean, hi)]]
+    yerr = [[m - low for m, low in zip(mean, lo)], [high - m for m, high in zip(mean, hi)]]
     ax.errorbar(x, mean, yerr=yerr, label=label, color=color, marker=marker, capsize=3, lw=1.5, ms=4, linestyle=linestyle)
 
 
 def caption(fig, text: str) -> None:
     """A small note under the axes (n, what the error bars are, the construction)."""
-    fig.text(0.01, 0.005, text, fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.text(0.01, 0.005, text, fontsize=7, ha="left", va="bottom", wrap=True, gid="caption")
 
 
-CAPTION_SPACE = 0.06   # figure fraction kept free under the axes for the caption
+CAPTION_SPACE = 0.06   # figure fraction kept free under the axes at least (one or two caption lines)
+
+
+def caption_space(fig) -> float:
+    """Figure fraction to keep free under the axes: the wrapped captions' height plus a small gap,
+    and at least ``CAPTION_SPACE``."""
+    renderer = fig.canvas.get_renderer()
+    heights = [t.get_window_extent(renderer).y1 / fig.bbox.height for t in fig.texts if t.get_gid() == "caption"]
+    return max([CAPTION_SPACE] + [h + 0.015 for h in heights])
 
 
 def _layout(fig) -> None:
-    """``fig.tight_layout(rect=(0, CAPTION_SPACE, 1, 1))`` in one measuring pass instead of two.
+    """``fig.tight_layout(rect=(0, caption_space(fig), 1, 1))`` in one measuring pass instead of two.
 
     Matplotlib measures every label twice when given a rect (once to lay out, once more inside the
-    rect). Here: one plain tight layout, then the axes grid is moved up by CAPTION_SPACE keeping the
+    rect). Here: one plain tight layout, then the axes grid is moved up by the caption space keeping the
     label margins and the gaps between rows in absolute size (what the second pass finds when the
     tick labels stay the same)."""
     fig.tight_layout()
@@ -58,7 +66,7 @@ def _layout(fig) -> None:
     p = fig.subplotpars
     height = (p.top - p.bottom) / (nrows + (nrows - 1) * p.hspace)
     gap = p.hspace * height
-    bottom = p.bottom + CAPTION_SPACE
+    bottom = p.bottom + caption_space(fig)
     new_height = (p.top - bottom - (nrows - 1) * gap) / nrows
     if new_height > 0:
         fig.subplots_adjust(bottom=bottom, hspace=gap / new_height if nrows > 1 else p.hspace)

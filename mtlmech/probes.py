@@ -4,7 +4,7 @@ returns one value per member (and task / hidden unit)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

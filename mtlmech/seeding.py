@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-
 _PLAIN = (str, int, float, bool, type(None))
 
 

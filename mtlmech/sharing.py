@@ -4,7 +4,7 @@ task pairs (e.g. by the number of variables two tasks share, C97 Fig. 5)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -8,8 +8,8 @@ significant the other way; *inconclusive* otherwise. Confidence intervals are 95
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as sps

@@ -14,9 +14,9 @@ import hashlib
 import importlib
 import importlib.util
 import pkgutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -115,7 +115,7 @@ class Problem:
     def task_index(self, name: str) -> int:
         return self.task_names.index(name)
 
-    def replace(self, **changes) -> "Problem":
+    def replace(self, **changes) -> Problem:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict:

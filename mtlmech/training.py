@@ -9,9 +9,9 @@ plain per-seed ``nn.Module`` loop.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ class Batch:
     def n_rows(self) -> int:
         return self.x.shape[-2]
 
-    def aligned(self) -> "Batch":
+    def aligned(self) -> Batch:
         """The batch with zero rows of mask 0 appended so each member holds a multiple of
         ``ALIGN_ROWS`` rows (they carry no loss and no metric; see :func:`member_invariant`)."""
         extra = -self.n_rows % ALIGN_ROWS
@@ -66,7 +66,7 @@ class Batch:
             return torch.cat([t, t.new_zeros(*t.shape[:-2], extra, t.shape[-1])], dim=-2)
         return Batch(pad(self.x), pad(self.y), pad(self.mask))
 
-    def rows(self, index: torch.Tensor) -> "Batch":
+    def rows(self, index: torch.Tensor) -> Batch:
         """Rows ``index`` (B, m) of every member (gathers per member)."""
         def take(t):
             t = as_batched(t, index.shape[0])
@@ -140,7 +140,7 @@ class TrainResult:
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
     backend: str = "torch"                         # which trainer ran: "fused" or "torch"
 
-    def take(self, index: Sequence[int]) -> "TrainResult":
+    def take(self, index: Sequence[int]) -> TrainResult:
         """The result restricted to members ``index`` (in that order)."""
         idx = torch.as_tensor(list(index), dtype=torch.long, device=self.final[0].device)
 
@@ -207,7 +207,7 @@ STOP_REASONS = ("patience", "cap", "diverged")
 BACKENDS = ("auto", "torch", "fused")
 
 
-def resolve_backend(requested: str, net=None, train: "TrainSpec | None" = None, device: str = "cpu") -> str:
+def resolve_backend(requested: str, net=None, train: TrainSpec | None = None, device: str = "cpu") -> str:
     """The trainer that will run for this network and training setting, with its version:
     ``torch-v<n>`` or ``fused-v<n>`` (cache keys record it, since the two agree to ~1e-7, not
     bitwise). ``auto`` takes the fused kernel where it applies (CPU, one hidden layer, full batch)."""

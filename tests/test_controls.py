@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlmech.controls import (gradient_norm, live_units, masked_spearman, ratio_of_means_ci, scaled_layer_lr,
-                              shuffle_rows, shuffled_targets, stuck_runs)
+from mtlmech.controls import (
+    gradient_norm,
+    live_units,
+    masked_spearman,
+    ratio_of_means_ci,
+    scaled_layer_lr,
+    shuffle_rows,
+    shuffled_targets,
+    stuck_runs,
+)
 from mtlmech.nets import NetConfig, NetSpec, init_params
 from mtlmech.protocol import train_conditions
 from mtlmech.tasks import make_problem

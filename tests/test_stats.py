@@ -4,9 +4,21 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from mtlmech.stats import (ClaimResult, combine_verdicts, fisher_exact, holm, judge, mean_ci, newcombe_diff_ci,
-                           paired_bootstrap_ci, paired_wilcoxon, verdict_band, verdict_directional,
-                           verdict_threshold, wilson_ci)
+from mtlmech.stats import (
+    ClaimResult,
+    combine_verdicts,
+    fisher_exact,
+    holm,
+    judge,
+    mean_ci,
+    newcombe_diff_ci,
+    paired_bootstrap_ci,
+    paired_wilcoxon,
+    verdict_band,
+    verdict_directional,
+    verdict_threshold,
+    wilson_ci,
+)
 
 
 def test_wilson_matches_known_values():
