@@ -659,8 +659,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
     """The fused path of :func:`mtlmech.training.train`, which resolves the per-member settings
     (``task_weights`` (B, K), ``lr`` (B,), ``weight_decay`` (B,), ``layer_lr`` (B, 2)) and checks
     :func:`unsupported` first. Returns a ``TrainResult`` with ``backend="fused"``."""
-    from .nets import as_batched
-    from .training import TrainResult
+    from .training import TrainResult, loss_weights
 
     ts = train_spec
     n_members, n_in, n_hid = params[0].shape
@@ -693,7 +692,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
 
     hx, hy, hm = split(halt)
     tx, ty, tm = split(test)
-    loss_weight = task_weights[:, None, :] * as_batched(data.mask, n_members) / data.n_rows  # as the reference
+    loss_weight = loss_weights(task_weights, data.mask, data.n_rows)
     kwargs = dict(
         xt=_feature_major(data.x, dtype), yt=_feature_major(data.y, dtype), wt=_feature_major(loss_weight, dtype),
         hx=hx, hy=hy, hm=hm, has_halt=halt is not None, tx=tx, ty=ty, tm=tm, has_test=test is not None,

@@ -186,6 +186,12 @@ def evaluate(spec: NetSpec, params: list[torch.Tensor], data: Batch) -> dict[str
     return {"mse": mse, "error": error}
 
 
+def loss_weights(task_weights: torch.Tensor, mask: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """Each member's loss weight per row and task (B, n, K): its task weight × the row's mask /
+    the rows of the (mini-)batch. Both trainers weight the squared error or cross-entropy with it."""
+    return task_weights[:, None, :] * as_batched(mask, task_weights.shape[0]) / n_rows
+
+
 def _hash32(x: torch.Tensor) -> torch.Tensor:
     """A 32-bit integer mixing function (elementwise, int64 arithmetic without overflow)."""
     mask = 0xFFFFFFFF
@@ -346,7 +352,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     if shuffle_keys is not None:
         member_data["shuffle_keys"] = shuffle_keys
     else:   # full batch: each member's loss weights, built once (they leave the batch with it)
-        member_data["loss_weight"] = task_weights[:, None, :] * as_batched(data.mask, n_members) / n_rows
+        member_data["loss_weight"] = loss_weights(task_weights, data.mask, n_rows)
     done = {name: t.clone() for name, t in work.items()}
     active = torch.arange(n_members, device=device)
     curve_epochs, loss_curve, halt_curve, test_curve = [], [], [], []
@@ -369,7 +375,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                 for start in range(0, n_rows, ts.batch_size):
                     part = train_b.rows(order[:, start:start + ts.batch_size])
                     padded = part.aligned()
-                    batches.append((padded, tw[:, None, :] * padded.mask / part.n_rows))
+                    batches.append((padded, loss_weights(tw, padded.mask, part.n_rows)))
             evaluating = epoch % ts.eval_every == 0 or epoch == ts.epochs
             epoch_loss = torch.zeros(n_active, dtype=dtype, device=device)
             for part, weight in batches:
