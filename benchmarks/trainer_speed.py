@@ -252,7 +252,7 @@ def main(argv=None) -> int:
                         "torch_threads": torch.get_num_threads(), "torch_trainer_threads": 1,
                         "fused_threads": fused.get_threads(),
                         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "torch": torch.__version__,
-                        "numba": fused.numba.__version__ if fused.numba else None}}
+                        "fused_kernel": fused.describe()}}
     print(f"machine: {result['setup']['cpu']}, {machine_threads} CPUs, load average {load_start:.2f} at start; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads; the PyTorch trainer runs 1), "
           f"fused trainer {fused.get_threads()} threads")

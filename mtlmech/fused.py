@@ -5,15 +5,24 @@ full-batch nets on the CPU; everything else runs in the PyTorch trainer, which s
 reference (``tests/test_fused.py`` checks this path against it on every experiment's net shape).
 
 How it is fast. A member's run (all epochs, halt evaluations, snapshots, stopping) is one serial
-numba loop; members are spread over worker threads in small chunks taken from a queue. Activations
-are stored feature-major, ``(width, rows)``, so every product's innermost loop runs along the rows
-(vectorised whatever the layer widths; a 4-output layer costs no more per flop than a 64-wide one)
-and the gradient products are row reductions. The compiled loops carry only the ``reassoc`` and
-``contract`` fast-math flags (reductions may be vectorised, multiply-adds fused); no ``nnan`` or
-``ninf``, so a diverging member still produces the NaN/inf that flags it. In float32 the sigmoid
-is a vectorisable 2^u (Cephes ``exp2f`` polynomial) and one division, tanh Cephes ``tanhf`` near
-0 and the same 2^u beyond, both within 1e-7 of the exact values and compiled without ``reassoc``
-so their range reductions stay exact. float64 uses libm's ``exp``/``tanh``.
+loop in compiled C++ (``fused_kernel.cpp``); members are spread over worker threads in small chunks
+taken from a queue. Activations are stored feature-major, ``(width, rows)``, with the rows padded by
+zero-weight rows to a multiple of the vector length (16 float32 rows with AVX-512), so every loop
+runs on whole vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias
+checks. Layer products are register tiles (up to 8 units × 1-4 row vectors accumulating over the
+inputs, so the weights are loaded once per tile); weight gradients are tiles of row-vector
+accumulators whose lanes are summed together by a shuffle tree. It is compiled with ``-O3
+-march=native -ffp-contract=fast`` (multiply-adds fused) and no other fast-math flag, so a
+diverging member still produces the NaN/inf that flags it and padding rows (their deltas are set to
+zero) never contribute. In float32 the sigmoid is a vectorised 2^u (Cephes ``exp2f`` polynomial)
+and a reciprocal (the hardware estimate plus one Newton step), tanh Cephes ``tanhf`` near 0 and
+the same 2^u beyond, both within 2e-7 of the exact values; float64 uses libm's ``exp``/``tanh``.
+
+Building. The first call on a machine compiles the kernel with torch's extension machinery
+(``torch.utils.cpp_extension.load``: a C++ compiler and ninja, a few seconds) into torch's
+extension folder, named by the kernel version and this CPU's instruction sets; later calls and
+other processes load it from there. Where it cannot be built, ``train`` runs the PyTorch trainer
+and says why (one line on stderr).
 
 Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
 own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
@@ -31,24 +40,21 @@ number of CPUs this process may run on.
 
 from __future__ import annotations
 
-import math
+import ctypes
+import functools
+import hashlib
 import os
+import platform
 import sys
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 
-try:
-    import numba
-    from llvmlite import ir as _llvm_ir
-    from numba import njit, types
-    from numba.extending import intrinsic, overload
-except ImportError:  # pragma: no cover - numba is a dependency; without it everything falls back
-    numba = None
-
-KERNEL_VERSION = 1   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+KERNEL_VERSION = 2   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}
@@ -110,15 +116,13 @@ def structure_unsupported(n_hidden_layers: int, batch_size: int | None, device: 
     """Why the fused path cannot apply to this kind of net and training (``None`` when it can):
     the part of :func:`unsupported` known before any data exists, which cache keys use
     (:func:`mtlmech.training.resolve_backend`)."""
-    if numba is None:
-        return "numba is not installed"
     if n_hidden_layers != 1:
         return f"{n_hidden_layers} hidden layers (the fused kernel has exactly one)"
     if batch_size is not None:   # even batch_size ≥ rows: the key does not know the row count
         return f"mini-batches (batch_size={batch_size})"
     if not device.startswith("cpu"):
         return f"device {device} (the fused kernel runs on the CPU)"
-    return None
+    return _library()[1]
 
 
 def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=None) -> str | None:
@@ -159,484 +163,108 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
 
 
 # --------------------------------------------------------------------------------------------
-# Elementwise functions
+# The compiled kernel (fused_kernel.cpp), built once per machine by torch's extension machinery
 # --------------------------------------------------------------------------------------------
 
-if numba is not None:
-    _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-    _EXACT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-
-    @intrinsic
-    def _int32_as_float32(typingctx, i):
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], _llvm_ir.FloatType())
-        return types.float32(types.int32), codegen
-
-    def _llvm_unary(name: str):
-        """A float → float LLVM intrinsic (e.g. ``llvm.rint``) callable from compiled code; it vectorises."""
-        def typer(typingctx, x):
-            def codegen(context, builder, signature, args):
-                return builder.call(builder.module.declare_intrinsic(name, [args[0].type]), [args[0]])
-            return x(x), codegen
-        return intrinsic(typer)
-
-    _rint = _llvm_unary("llvm.rint")
-
-    def _c(like, value):
-        """``value`` as a scalar of ``like``'s float type (a bare literal would promote float32 to float64)."""
-
-    @overload(_c, jit_options=_EXACT)
-    def _c_impl(like, value):
-        ty = like.dtype if isinstance(like, types.Array) else like
-        if ty == types.float32:
-            return lambda like, value: np.float32(value)
-        return lambda like, value: np.float64(value)
-
-    def _exp2(u):
-        """2^u for float32 u, clamped to [-126, 126] (NaN passes through): u = n + f, |f| ≤ ½,
-        2^f by the Cephes exp2f polynomial, 2^n written into the exponent bits."""
-
-    @overload(_exp2, jit_options=_EXACT)
-    def _exp2_impl(u):
-        def impl(u):
-            u = u if not u > np.float32(126.0) else np.float32(126.0)
-            u = u if not u < np.float32(-126.0) else np.float32(-126.0)
-            n = _rint(u)
-            f = u - n
-            p = np.float32(1.535336188319500e-4)
-            p = p * f + np.float32(1.339887440266574e-3)
-            p = p * f + np.float32(9.618437357674640e-3)
-            p = p * f + np.float32(5.550332471162809e-2)
-            p = p * f + np.float32(2.402264791363012e-1)
-            p = p * f + np.float32(6.931472028550421e-1)
-            return (p * f + np.float32(1.0)) * _int32_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
-        return impl
-
-    def _sigmoid(x):
-        """1 / (1 + exp(-x)); NaN passes through, ±inf give 1 and ≈ 1e-38."""
-
-    @overload(_sigmoid, jit_options=_EXACT)
-    def _sigmoid_impl(x):
-        if x == types.float32:
-            def impl(x):
-                t = _exp2(x * np.float32(-1.44269504088896341))
-                return np.float32(1.0) / (np.float32(1.0) + t)
-            return impl
-
-        def impl64(x):
-            t = math.exp(-abs(x))
-            s = 1.0 / (1.0 + t)
-            return s if x >= 0.0 else t * s
-        return impl64
-
-    def _tanh(x):
-        """tanh: Cephes odd polynomial for |x| < 0.625, 1 − 2/(exp(2|x|) + 1) beyond."""
-
-    @overload(_tanh, jit_options=_EXACT)
-    def _tanh_impl(x):
-        if x == types.float32:
-            def impl(x):
-                a = abs(x)
-                z = x * x
-                p = np.float32(-5.70498872745e-3)
-                p = p * z + np.float32(2.06390887954e-2)
-                p = p * z - np.float32(5.37397155531e-2)
-                p = p * z + np.float32(1.33314422036e-1)
-                p = p * z - np.float32(3.33332819422e-1)
-                small = p * z * x + x
-                t = _exp2(a * np.float32(-2.88539008177792681))
-                big = (np.float32(1.0) - t) / (np.float32(1.0) + t)
-                big = big if x >= np.float32(0.0) else -big
-                out = small if a < np.float32(0.625) else big
-                return out if x == x else x
-            return impl
-        return lambda x: math.tanh(x)
-
-    @njit(**_JIT)
-    def _activate(z, kind):
-        """In place over a row: 0 sigmoid, 1 tanh, 2 linear."""
-        if kind == 0:
-            for r in range(z.shape[0]):
-                z[r] = _sigmoid(z[r])
-        elif kind == 1:
-            for r in range(z.shape[0]):
-                z[r] = _tanh(z[r])
-
-    # ----------------------------------------------------------------------------------------
-    # Layer products, feature-major: activations (width, rows)
-    # ----------------------------------------------------------------------------------------
-
-    @njit(**_JIT)
-    def _add_weighted_rows(dst, coef, rows):
-        """dst[:] += Σ_i coef[i] · rows[i, :], four rows per pass over dst."""
-        m, n = rows.shape
-        i = 0
-        while i + 4 <= m:
-            c0, c1, c2, c3 = coef[i], coef[i + 1], coef[i + 2], coef[i + 3]
-            r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
-            for r in range(n):
-                dst[r] += c0 * r0[r] + c1 * r1[r] + c2 * r2[r] + c3 * r3[r]
-            i += 4
-        while i < m:
-            c0 = coef[i]
-            r0 = rows[i]
-            for r in range(n):
-                dst[r] += c0 * r0[r]
-            i += 1
-
-    @njit(**_JIT)
-    def _forward_unit(a_in, w, b, z, j, kind):
-        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :])."""
-        zj = z[j]
-        bj = b[j]
-        for r in range(zj.shape[0]):
-            zj[r] = bj
-        _add_weighted_rows(zj, w[:, j], a_in)
-        _activate(zj, kind)
-
-    @njit(**_JIT)
-    def _forward_layer(a_in, w, b, z, kind):
-        """z[j, :] = f(b[j] + Σ_i w[i, j] · a_in[i, :]) for every output unit j; units go in pairs
-        that share each load of the inputs."""
-        n_in, n = a_in.shape
-        n_units = w.shape[1]
-        j = 0
-        while j + 2 <= n_units:
-            za, zb = z[j], z[j + 1]
-            ba, bb = b[j], b[j + 1]
-            for r in range(n):
-                za[r] = ba
-                zb[r] = bb
-            i = 0
-            while i + 4 <= n_in:
-                x0, x1, x2, x3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
-                a0, a1, a2, a3 = w[i, j], w[i + 1, j], w[i + 2, j], w[i + 3, j]
-                c0, c1, c2, c3 = w[i, j + 1], w[i + 1, j + 1], w[i + 2, j + 1], w[i + 3, j + 1]
-                for r in range(n):
-                    v0, v1, v2, v3 = x0[r], x1[r], x2[r], x3[r]
-                    za[r] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                    zb[r] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
-                i += 4
-            while i < n_in:
-                x0 = a_in[i]
-                a0, c0 = w[i, j], w[i, j + 1]
-                for r in range(n):
-                    za[r] += a0 * x0[r]
-                    zb[r] += c0 * x0[r]
-                i += 1
-            _activate(za, kind)
-            _activate(zb, kind)
-            j += 2
-        if j < n_units:
-            _forward_unit(a_in, w, b, z, j, kind)
-
-    @njit(**_JIT)
-    def _weight_grad(a, delta, g):
-        """g[i, j] = Σ_r a[i, r] · delta[j, r]: four reductions at a time share each load of a."""
-        n_in, n = a.shape
-        n_out = delta.shape[0]
-        for i in range(n_in):
-            ai = a[i]
-            j = 0
-            while j + 4 <= n_out:
-                d0, d1, d2, d3 = delta[j], delta[j + 1], delta[j + 2], delta[j + 3]
-                s0 = s1 = s2 = s3 = _c(a, 0.0)
-                for r in range(n):
-                    x = ai[r]
-                    s0 += x * d0[r]
-                    s1 += x * d1[r]
-                    s2 += x * d2[r]
-                    s3 += x * d3[r]
-                g[i, j], g[i, j + 1], g[i, j + 2], g[i, j + 3] = s0, s1, s2, s3
-                j += 4
-            while j < n_out:
-                d0 = delta[j]
-                s0 = _c(a, 0.0)
-                for r in range(n):
-                    s0 += ai[r] * d0[r]
-                g[i, j] = s0
-                j += 1
-
-    @njit(**_JIT)
-    def _row_sums(delta, g):
-        for j in range(delta.shape[0]):
-            dj = delta[j]
-            s = _c(delta, 0.0)
-            for r in range(dj.shape[0]):
-                s += dj[r]
-            g[j] = s
-
-    @njit(**_JIT)
-    def _backprop_hidden(w2, delta, a, back, kind):
-        """back[h, :] = (Σ_k w2[h, k] · delta[k, :]) · f'(a[h, :]), f' written with the activation a."""
-        n = delta.shape[1]
-        one = _c(a, 1.0)
-        for h in range(w2.shape[0]):
-            bh = back[h]
-            ah = a[h]
-            for r in range(n):
-                bh[r] = 0
-            _add_weighted_rows(bh, w2[h], delta)
-            if kind == 0:
-                for r in range(n):
-                    bh[r] = bh[r] * (one - ah[r]) * ah[r]
-            elif kind == 1:
-                for r in range(n):
-                    bh[r] = bh[r] * (one - ah[r] * ah[r])
-
-    @njit(**_JIT)
-    def _output_delta(out, y, weight, out_kind, loss_kind, with_value):
-        """Turn the outputs (K, n) into the output deltas in place; return the loss if asked."""
-        zero, one = _c(out, 0.0), _c(out, 1.0)
-        value = zero
-        if loss_kind == 0:
-            for k in range(out.shape[0]):
-                ok, yk, wk = out[k], y[k], weight[k]
-                if with_value:
-                    s = zero
-                    for r in range(ok.shape[0]):
-                        e = ok[r] - yk[r]
-                        s += wk[r] * e * e
-                    value += s
-                if out_kind == 0:
-                    for r in range(ok.shape[0]):
-                        o = ok[r]
-                        ok[r] = (o - yk[r]) * wk[r] * (one - o) * o
-                else:
-                    for r in range(ok.shape[0]):
-                        ok[r] = (ok[r] - yk[r]) * wk[r]
-            value = value * _c(out, 0.5)
-        else:
-            tiny = np.finfo(out.dtype).tiny
-            for k in range(out.shape[0]):
-                ok, yk, wk = out[k], y[k], weight[k]
-                if with_value:
-                    s = zero
-                    for r in range(ok.shape[0]):
-                        o = ok[r]
-                        s += wk[r] * (yk[r] * math.log(o + tiny) + (one - yk[r]) * math.log(one - o + tiny))
-                    value -= s
-                for r in range(ok.shape[0]):
-                    ok[r] = (ok[r] - yk[r]) * wk[r]
-        return value
-
-    @njit(**_JIT)
-    def _metric(out, y, mask, count, metric, h):
-        """Masked per-task mse (metric 0) or 0.5-threshold error rate (1) into h (K,)."""
-        zero, half = _c(out, 0.0), _c(out, 0.5)
-        for k in range(out.shape[0]):
-            ok, yk, mk = out[k], y[k], mask[k]
-            s = zero
-            if metric == 0:
-                for r in range(ok.shape[0]):
-                    e = ok[r] - yk[r]
-                    s += mk[r] * (e * e)
-            else:
-                for r in range(ok.shape[0]):
-                    wrong = (ok[r] > half) != (yk[r] > half)
-                    s += mk[r] if wrong else zero
-            h[k] = s / count[k]
-
-    @njit(**_JIT)
-    def _mask_count(mask, count):
-        for k in range(mask.shape[0]):
-            s = _c(mask, 0.0)
-            for r in range(mask.shape[1]):
-                s += mask[k, r]
-            count[k] = s if s > _c(mask, 1.0) else _c(mask, 1.0)
-
-    @njit(**_JIT)
-    def _evaluate(x, y, mask, count, w1, b1, w2, b2, hid, out, act, out_kind, metric, h):
-        _forward_layer(x, w1, b1, hid, act)
-        _forward_layer(hid, w2, b2, out, out_kind)
-        _metric(out, y, mask, count, metric, h)
-
-    @njit(**_JIT)
-    def _sgd(p, g, v, step, momentum, decay, with_decay):
-        """torch.optim.SGD: g ← g + λp (weights only), v ← μv + g, p ← p − η·v (flat views)."""
-        if with_decay:
-            for i in range(p.shape[0]):
-                gi = g[i] + decay * p[i]
-                vi = momentum * v[i] + gi
-                v[i] = vi
-                p[i] = p[i] - step * vi
-        else:
-            for i in range(p.shape[0]):
-                vi = momentum * v[i] + g[i]
-                v[i] = vi
-                p[i] = p[i] - step * vi
-
-    # ----------------------------------------------------------------------------------------
-    # One member's whole run, for a chunk of members
-    # ----------------------------------------------------------------------------------------
-
-    @njit(**_JIT)
-    def _train_members(members, xt, yt, wt, hx, hy, hm, has_halt, tx, ty, tm, has_test,
-                       w1s, b1s, w2s, b2s, step1, step2, decay, momentum, trained,
-                       epochs, eval_every, act, out_kind, loss_kind, metric, patience, min_delta, curves,
-                       snap_w1, snap_b1, snap_w2, snap_b2, sh_w1, sh_b1, sh_w2, sh_b2,
-                       best_epoch, best_halt, shared_epoch, shared_best, diverged, diverged_epoch,
-                       stop_epoch, stopped_by, loss_curve, halt_curve, test_curve):
-        n_in, n_hid = w1s.shape[1], w1s.shape[2]
-        n_out = w2s.shape[2]
-        n = xt.shape[2]
-        dt = w1s.dtype
-        hid = np.empty((n_hid, n), dt)
-        back = np.empty((n_hid, n), dt)
-        out = np.empty((n_out, n), dt)
-        g_w1 = np.empty((n_in, n_hid), dt)
-        g_b1 = np.empty(n_hid, dt)
-        g_w2 = np.empty((n_hid, n_out), dt)
-        g_b2 = np.empty(n_out, dt)
-        v_w1 = np.empty(n_in * n_hid, dt)
-        v_b1 = np.empty(n_hid, dt)
-        v_w2 = np.empty(n_hid * n_out, dt)
-        v_b2 = np.empty(n_out, dt)
-        nh = hx.shape[2]
-        h_hid = np.empty((n_hid, nh), dt)
-        h_out = np.empty((n_out, nh), dt)
-        h_count = np.empty(n_out, dt)
-        h = np.empty(n_out, dt)
-        nt = tx.shape[2]
-        t_hid = np.empty((n_hid, nt), dt)
-        t_out = np.empty((n_out, nt), dt)
-        t_count = np.empty(n_out, dt)
-        t_h = np.empty(n_out, dt)
-        ref = np.empty(n_out, dt)
-        last_improved = np.empty(n_out, np.int64)
-        inf = np.inf
-        zero = _c(w1s, 0.0)
-        for m in members:
-            x = xt[m if xt.shape[0] > 1 else 0]
-            y = yt[m if yt.shape[0] > 1 else 0]
-            wgt = wt[m]
-            w1, b1, w2, b2 = w1s[m], b1s[m], w2s[m], b2s[m]
-            f_w1, f_w2 = w1.reshape(n_in * n_hid), w2.reshape(n_hid * n_out)
-            v_w1[:] = 0
-            v_b1[:] = 0
-            v_w2[:] = 0
-            v_b2[:] = 0
-            if has_halt:
-                hxm = hx[m if hx.shape[0] > 1 else 0]
-                hym = hy[m if hy.shape[0] > 1 else 0]
-                hmm = hm[m if hm.shape[0] > 1 else 0]
-                _mask_count(hmm, h_count)
-            if has_test:
-                txm = tx[m if tx.shape[0] > 1 else 0]
-                tym = ty[m if ty.shape[0] > 1 else 0]
-                tmm = tm[m if tm.shape[0] > 1 else 0]
-                _mask_count(tmm, t_count)
-            n_trained = 0
-            for k in range(n_out):
-                best_halt[m, k] = inf
-                best_epoch[m, k] = 0
-                ref[k] = inf
-                last_improved[k] = 0
-                if trained[m, k] > zero:
-                    n_trained += 1
-                snap_w1[m, k] = w1
-                snap_b1[m, k] = b1
-                snap_w2[m, k] = w2
-                snap_b2[m, k] = b2
-            sh_w1[m] = w1
-            sh_b1[m] = b1
-            sh_w2[m] = w2
-            sh_b2[m] = b2
-            shared_best[m] = inf
-            shared_epoch[m] = 0
-            diverged[m] = False
-            diverged_epoch[m] = 0
-            stop_epoch[m] = epochs
-            stopped_by[m] = 0
-            s1, s2, lam = step1[m], step2[m], decay[m]
-            n_div = _c(w1s, max(n_trained, 1))
-            row = 0
-            for epoch in range(1, epochs + 1):
-                evaluating = epoch % eval_every == 0 or epoch == epochs
-                _forward_layer(x, w1, b1, hid, act)
-                _forward_layer(hid, w2, b2, out, out_kind)
-                value = _output_delta(out, y, wgt, out_kind, loss_kind, evaluating)
-                _weight_grad(hid, out, g_w2)
-                _row_sums(out, g_b2)
-                _backprop_hidden(w2, out, hid, back, act)
-                _weight_grad(x, back, g_w1)
-                _row_sums(back, g_b1)
-                _sgd(f_w1, g_w1.reshape(n_in * n_hid), v_w1, s1, momentum, lam, True)
-                _sgd(b1, g_b1, v_b1, s1, momentum, lam, False)
-                _sgd(f_w2, g_w2.reshape(n_hid * n_out), v_w2, s2, momentum, lam, True)
-                _sgd(b2, g_b2, v_b2, s2, momentum, lam, False)
-                if not evaluating:
-                    continue
-                if not np.isfinite(value) and not diverged[m]:
-                    diverged[m] = True
-                    diverged_epoch[m] = epoch
-                if has_halt:
-                    _evaluate(hxm, hym, hmm, h_count, w1, b1, w2, b2, h_hid, h_out, act, out_kind, metric, h)
-                    total = zero
-                    for k in range(n_out):
-                        total += h[k] * trained[m, k]
-                        if trained[m, k] > zero and h[k] < best_halt[m, k]:
-                            best_halt[m, k] = h[k]
-                            best_epoch[m, k] = epoch
-                            snap_w1[m, k] = w1
-                            snap_b1[m, k] = b1
-                            snap_w2[m, k] = w2
-                            snap_b2[m, k] = b2
-                    mean_h = total / n_div
-                    if mean_h < shared_best[m]:
-                        shared_best[m] = mean_h
-                        shared_epoch[m] = epoch
-                        sh_w1[m] = w1
-                        sh_b1[m] = b1
-                        sh_w2[m] = w2
-                        sh_b2[m] = b2
-                    for k in range(n_out):
-                        if trained[m, k] > zero and h[k] < ref[k] - min_delta:
-                            ref[k] = h[k]
-                            last_improved[k] = epoch
-                if curves:
-                    loss_curve[m, row] = value
-                    if has_halt:
-                        halt_curve[m, row] = h
-                    if has_test:
-                        _evaluate(txm, tym, tmm, t_count, w1, b1, w2, b2, t_hid, t_out, act, out_kind, metric, t_h)
-                        test_curve[m, row] = t_h
-                row += 1
-                if patience >= 0 and epoch != epochs:  # at the cap the reason stays "cap"
-                    if diverged[m]:
-                        stop_epoch[m] = epoch
-                        stopped_by[m] = 2
-                        break
-                    waited = True
-                    for k in range(n_out):
-                        if trained[m, k] > zero and epoch - last_improved[k] < patience * eval_every:
-                            waited = False
-                    if waited:
-                        stop_epoch[m] = epoch
-                        stopped_by[m] = 1
-                        break
+_SOURCE = Path(__file__).with_name("fused_kernel.cpp")
+_CFLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17"]
+_I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y", "nh", "nhp", "batched_hx",
+        "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm", "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience",
+        "curves", "n_curve")
+_POINTERS = ("xt", "yt", "wt", "hx", "hy", "hm", "tx", "ty", "tm", "w1s", "b1s", "w2s", "b2s", "step1", "step2",
+             "decay", "trained", "snap_w1", "snap_b1", "snap_w2", "snap_b2", "sh_w1", "sh_b1", "sh_w2", "sh_b2",
+             "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "best_halt", "shared_best", "loss_curve",
+             "halt_curve", "test_curve", "diverged", "stopped_by")
 
 
-def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().to(dtype).numpy())
+class _Args(ctypes.Structure):
+    """The kernel's ``struct Args``: sizes, settings and the address of every array."""
+    _fields_ = ([(k, ctypes.c_int64) for k in _I64] + [("momentum", ctypes.c_double), ("min_delta", ctypes.c_double)]
+                + [(k, ctypes.c_void_p) for k in _POINTERS])
 
 
-def _feature_major(t: torch.Tensor, dtype) -> np.ndarray:
-    """(n, w) or (B, n, w) → (1 or B, w, n), contiguous."""
+def _cpu_tag() -> str:
+    """A short name for this CPU's instruction sets (``-march=native`` builds are not portable, and a
+    home folder may be shared by different machines)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = ""
+    return hashlib.sha1(f"{platform.machine()} {flags}".encode()).hexdigest()[:10]
+
+
+@functools.cache
+def _library() -> tuple[ctypes.CDLL | None, str | None]:
+    """The built kernel, or ``(None, why)`` when it cannot be built (then ``train`` falls back to the
+    PyTorch trainer and says why). The first call on a machine compiles it (a few seconds) into torch's
+    extension folder (``TORCH_EXTENSIONS_DIR``); later calls and other processes load it from there."""
+    from torch.utils import cpp_extension
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            path = cpp_extension.load(name=f"mtlmech_fused_v{KERNEL_VERSION}_{_cpu_tag()}", sources=[str(_SOURCE)],
+                                      extra_cflags=_CFLAGS, is_python_module=False, verbose=False)
+        lib = ctypes.CDLL(path)
+    except Exception as e:  # no compiler, no ninja, a failed build: all mean "not here"
+        lines = str(e).strip().splitlines()
+        return None, f"the fused kernel could not be built ({type(e).__name__}: {lines[-1] if lines else ''})"
+    for fn in (lib.mtl_train_f32, lib.mtl_train_f64):
+        fn.argtypes, fn.restype = [ctypes.POINTER(_Args), ctypes.c_void_p, ctypes.c_int64], None
+    lib.mtl_activate_f32.argtypes, lib.mtl_activate_f32.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64], None
+    lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
+    return lib, None
+
+
+def describe() -> str:
+    """What the fused kernel is on this machine (benchmarks record it)."""
+    lib, why = _library()
+    if lib is None:
+        return why
+    from torch.utils.cpp_extension import get_cxx_compiler
+    return (f"fused_kernel.cpp v{KERNEL_VERSION}, {get_cxx_compiler()} {' '.join(_CFLAGS)}, "
+            f"{lanes(torch.float32)} float32 rows per vector")
+
+
+def lanes(dtype: torch.dtype) -> int:
+    """Rows per vector in the kernel (training, halt and test rows are padded to a multiple of it)."""
+    return _library()[0].mtl_lanes(int(dtype == torch.float64))
+
+
+def activate(z: np.ndarray, kind: str) -> np.ndarray:
+    """The kernel's float32 activation (``"sigmoid"``, ``"tanh"`` or ``"linear"``) of ``z``, as a new array."""
+    lib = _library()[0]
+    n = z.size
+    buf = np.zeros(-(-n // lanes(torch.float32)) * lanes(torch.float32), np.float32)
+    buf[:n] = z.ravel()
+    lib.mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind])
+    return buf[:n].reshape(z.shape)
+
+
+def _padded(t: torch.Tensor, dtype: torch.dtype, multiple: int) -> np.ndarray:
+    """(n, w) or (B, n, w) → (1 or B, w, n padded with zeros to a multiple of ``multiple``), contiguous."""
     t = t.detach()
     if t.dim() == 2:
         t = t.unsqueeze(0)
-    return np.ascontiguousarray(t.to(dtype).transpose(1, 2).numpy())
+    n = t.shape[1]
+    out = np.zeros((t.shape[0], t.shape[2], -(-n // multiple) * multiple),
+                   np.float32 if dtype == torch.float32 else np.float64)
+    out[:, :, :n] = t.to(dtype).transpose(1, 2).numpy()
+    return out
 
 
-def run_kernel(members_chunks, kwargs, threads: int) -> None:
-    """Run ``_train_members`` over chunks of members, on ``threads`` worker threads."""
+def run_kernel(members_chunks, args: _Args, dtype: torch.dtype, threads: int) -> None:
+    """Run the kernel over chunks of members, on ``threads`` worker threads (ctypes calls release the GIL)."""
+    lib = _library()[0]
+    fn = lib.mtl_train_f64 if dtype == torch.float64 else lib.mtl_train_f32
+
+    def call(chunk):
+        fn(ctypes.byref(args), chunk.ctypes.data, len(chunk))
     if threads <= 1 or len(members_chunks) <= 1:
         for chunk in members_chunks:
-            _train_members(chunk, **kwargs)
+            call(chunk)
         return
-    futures = [_executor(threads).submit(_train_members, chunk, **kwargs) for chunk in members_chunks]
-    for f in futures:
+    for f in [_executor(threads).submit(call, chunk) for chunk in members_chunks]:
         f.result()
 
 
@@ -665,7 +293,6 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
     n_members, n_in, n_hid = params[0].shape
     n_out = spec.n_outputs
     dtype = params[0].dtype
-    np_dtype = np.float32 if dtype == torch.float32 else np.float64
     w1, b1, w2, b2 = (p.detach().clone().contiguous() for p in params)
     snaps = [p[:, None].repeat(1, n_out, *([1] * (p.dim() - 1))) for p in (w1, b1, w2, b2)]
     shared = [p.clone() for p in (w1, b1, w2, b2)]
@@ -685,33 +312,50 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
         test_curve=torch.full((n_members, n_curve if test is not None else 0, n_out), float("nan"), dtype=dtype),
     )
 
-    def split(batch):
-        if batch is None:  # typed placeholders with no rows
-            return tuple(np.zeros((1, w, 0), np_dtype) for w in (n_in, n_out, n_out))
-        return _feature_major(batch.x, dtype), _feature_major(batch.y, dtype), _feature_major(batch.mask, dtype)
+    multiple = lanes(dtype)
+    keep = []   # every array the kernel is given stays alive until it returns
 
-    hx, hy, hm = split(halt)
-    tx, ty, tm = split(test)
-    loss_weight = loss_weights(task_weights, data.mask, data.n_rows)
-    kwargs = dict(
-        xt=_feature_major(data.x, dtype), yt=_feature_major(data.y, dtype), wt=_feature_major(loss_weight, dtype),
-        hx=hx, hy=hy, hm=hm, has_halt=halt is not None, tx=tx, ty=ty, tm=tm, has_test=test is not None,
-        w1s=w1.numpy(), b1s=b1.numpy(), w2s=w2.numpy(), b2s=b2.numpy(),
-        step1=_numpy(lr * layer_lr[:, 0], dtype), step2=_numpy(lr * layer_lr[:, 1], dtype),
-        decay=_numpy(weight_decay.reshape(-1), dtype), momentum=np_dtype(ts.momentum),
-        trained=_numpy((task_weights > 0).to(dtype), dtype),
+    def address(a) -> int:
+        """An input array's address, as a contiguous array of the parameters' dtype."""
+        if isinstance(a, torch.Tensor):
+            a = a.detach().to(dtype).contiguous().numpy()
+        a = np.ascontiguousarray(a)
+        keep.append(a)
+        return a.ctypes.data
+
+    def output(t: torch.Tensor) -> int:
+        """An array the kernel writes into (contiguous, allocated above)."""
+        assert t.is_contiguous()
+        return t.data_ptr()
+
+    def split(name, batch):
+        """Rows, padded rows, one-per-member flags and addresses of a halt or test set's x, y and mask."""
+        if batch is None:
+            return {}
+        arrays = {f"{name}{part}": _padded(t, dtype, multiple) for part, t in zip("xym", (batch.x, batch.y, batch.mask))}
+        return {f"n{name}": batch.x.shape[-2], f"n{name}p": arrays[f"{name}x"].shape[-1],
+                **{f"batched_{k}": int(a.shape[0] > 1) for k, a in arrays.items()},
+                **{k: address(a) for k, a in arrays.items()}}
+
+    x, y, wt = (_padded(t, dtype, multiple) for t in (data.x, data.y, loss_weights(task_weights, data.mask, data.n_rows)))
+    args = _Args(
+        n_members=n_members, n_in=n_in, n_hid=n_hid, n_out=n_out, n=data.x.shape[-2], np=x.shape[-1],
+        batched_x=int(x.shape[0] > 1), batched_y=int(y.shape[0] > 1), **split("h", halt), **split("t", test),
         epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
         loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
-        patience=-1 if ts.patience is None else int(ts.patience),
-        min_delta=np_dtype(ts.min_delta), curves=bool(ts.record_curves),
-        snap_w1=snaps[0].numpy(), snap_b1=snaps[1].numpy(), snap_w2=snaps[2].numpy(), snap_b2=snaps[3].numpy(),
-        sh_w1=shared[0].numpy(), sh_b1=shared[1].numpy(), sh_w2=shared[2].numpy(), sh_b2=shared[3].numpy(),
-        **{k: v.numpy() for k, v in out.items()},
+        patience=-1 if ts.patience is None else int(ts.patience), curves=int(ts.record_curves), n_curve=n_curve,
+        momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
+        w1s=output(w1), b1s=output(b1), w2s=output(w2), b2s=output(b2),
+        step1=address(lr * layer_lr[:, 0]), step2=address(lr * layer_lr[:, 1]),
+        decay=address(weight_decay.reshape(-1)), trained=address(task_weights > 0),
+        snap_w1=output(snaps[0]), snap_b1=output(snaps[1]), snap_w2=output(snaps[2]), snap_b2=output(snaps[3]),
+        sh_w1=output(shared[0]), sh_b1=output(shared[1]), sh_w2=output(shared[2]), sh_b2=output(shared[3]),
+        **{k: output(v) for k, v in out.items()},
     )
     threads = threads or get_threads()
     size = max(1, min(16, -(-n_members // (4 * threads))))
     chunks = [np.arange(s, min(s + size, n_members), dtype=np.int64) for s in range(0, n_members, size)]
-    run_kernel(chunks, kwargs, threads)
+    run_kernel(chunks, args, dtype, threads)
 
     final = [w1, b1, w2, b2]
     best_epoch, shared_epoch = out["best_epoch"], out["shared_epoch"]

@@ -233,10 +233,23 @@ def test_torch_backend_still_matches_plain_pytorch_sgd(monkeypatch):
 def test_fast_sigmoid_and_tanh_are_accurate():
     x = torch.linspace(-40, 40, 200001, dtype=torch.float32)
     for act in ("sigmoid", "tanh"):
-        z = x.numpy().copy()
-        fused._activate(z, fused.ACT_CODES[act])
+        z = fused.activate(x.numpy(), act)
         exact = getattr(torch, act)(x.double()).numpy()
         assert np.abs(z - exact).max() < 2e-7, act
-    z = np.array([np.nan, np.inf, -np.inf], np.float32)
-    fused._activate(z, 0)
+    assert np.array_equal(fused.activate(x.numpy(), "linear"), x.numpy())
+    z = fused.activate(np.array([np.nan, np.inf, -np.inf], np.float32), "sigmoid")
     assert np.isnan(z[0]) and z[1] == 1 and z[2] < 1e-30
+
+
+def test_falls_back_visibly_where_the_kernel_cannot_be_built(monkeypatch, capsys):
+    why = "the fused kernel could not be built (CalledProcessError: no compiler)"
+    monkeypatch.setattr(fused, "_library", lambda: (None, why))
+    monkeypatch.setattr(fused, "_announced", set())
+    data = make_data(2)
+    keys = [("nobuild", s) for s in range(2)]
+    res = train(SPEC, init_params(SPEC, keys), data, train_spec=TrainSpec(epochs=3), task_weights=torch.ones(2, 4))
+    assert res.backend == "torch"
+    assert f"PyTorch trainer (the fused path does not apply: {why})" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="could not be built"):
+        train(SPEC, init_params(SPEC, keys), data, train_spec=TrainSpec(epochs=3), task_weights=torch.ones(2, 4),
+              backend="fused")
