@@ -100,6 +100,7 @@ from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit
 from mtlmech.seeding import numpy_rng
 from mtlmech.stats import ClaimResult, paired_bootstrap_ci, paired_tost
+from mtlmech.store import skipped
 from mtlmech.tasks import Splits, make_problem
 from mtlmech.training import TrainSpec
 
@@ -277,7 +278,7 @@ def train_and_score(prob, conds, seeds, *, rows: dict, key: tuple, net: NetConfi
 def run_f1(seeds: list[int], *, cfg: Config, which: str, run: RunContext) -> dict:
     """F1 study: ``which`` = main (all trials), arms or init (the first ``arm_trials`` trials)."""
     active = seeds if which == "main" else [s for s in seeds if s < cfg.arm_trials]
-    result = {s: {"rows": []} for s in seeds}
+    result = {s: skipped() for s in seeds}   # seeds past the first N are not run
     if not active:
         return result
     prob, key = problem(cfg), (NAME, VERSION, run.stream, "F1")   # one key: one initial draw per trial
@@ -301,7 +302,7 @@ def run_noisy(seeds: list[int], *, cfg: Config, noise: float | None, rates: str,
     """``noise=None``: STD (independent of s); otherwise STD+IN and STD+OUT at noise scale ``noise``;
     ``followup``: only STD+OUT, at this fixed multiplier (named ``STD+OUT (lr ×m)``)."""
     active = [s for s in seeds if s < cfg.noisy_trials]
-    result = {s: {"rows": []} for s in seeds}
+    result = {s: skipped() for s in seeds}   # seeds past the first N are not run
     if not active:
         return result
     prob, key = problem(cfg, "EF", noise or 0.0), (NAME, VERSION, run.stream, "EF")

@@ -12,8 +12,9 @@ a half-written file that reads as valid; the file then gets the usual permission
 umask), like any other file the run writes. Temporary files a killed run left behind (our own
 ``.<name>.<random>.tmp`` pattern, older than a minute) are removed by :func:`clean_stale_tmp`.
 A shard that fails to parse, whose checksum does not match, or whose contents do not fit its unit
-(seeds outside the file's range, no rows, rows naming another seed or unit, a row count or value
-types unlike the unit's other seeds) is reported, moved aside to ``*.corrupt`` (never deleted,
+(seeds outside the file's range, no rows unless marked ``skipped`` (a seed the unit deliberately does
+not run: :func:`skipped`), rows naming another seed or unit, a row count or value types unlike the
+unit's other seeds) is reported, moved aside to ``*.corrupt`` (never deleted,
 never overwriting an earlier ``*.corrupt``: ``*.corrupt.1``, ``*.corrupt.2``, ...) and recomputed.
 
 A shard is one JSON document ``{"format", "unit", "checksum", "payload"}``. Since format 2 the
@@ -129,6 +130,16 @@ def _kind(value: Any) -> str:
 _NUMERIC_SUFFIXES = ("_error", "_mse", "_epoch")   # row fields that must hold a number (or null)
 
 
+def skipped(extra: dict | None = None) -> dict:
+    """The record of a seed a unit deliberately does not run (e.g. a study on the first N trials
+    only): no rows, and marked so, which tells it from a record that lost its rows."""
+    return {"rows": [], "skipped": True, "extra": extra or {}}
+
+
+def is_skipped(rec: dict) -> bool:
+    return rec.get("skipped") is True and rec.get("rows") == []
+
+
 def _shard_problem(path: Path, unit_hash: str, shard: dict[int, Any]) -> str | None:
     """What makes a checksum-valid shard unfit for its unit (None: nothing found)."""
     if not shard:
@@ -138,7 +149,11 @@ def _shard_problem(path: Path, unit_hash: str, shard: dict[int, Any]) -> str | N
         return f"seeds {min(shard)}..{max(shard)} do not match the file name"
     counts = set()
     for seed, rec in shard.items():
-        if seed < 0 or not isinstance(rec, dict) or not isinstance(rec.get("rows"), list) or not rec["rows"]:
+        if seed < 0 or not isinstance(rec, dict) or not isinstance(rec.get("rows"), list):
+            return f"seed {seed}: no rows"
+        if is_skipped(rec):
+            continue
+        if not rec["rows"]:
             return f"seed {seed}: no rows"
         if not isinstance(rec.get("extra", {}), dict) or not isinstance(rec.get("seconds", 0.0), (int, float)):
             return f"seed {seed}: extra or seconds of the wrong type"
@@ -240,10 +255,12 @@ class SeedCache:
         votes: Counter = Counter()
         for shard in shards.values():
             for rec in shard.values():
-                votes[_signature(rec)] += 1
+                if not is_skipped(rec):
+                    votes[_signature(rec)] += 1
         expected = votes.most_common(1)[0][0] if votes else None
         for path, shard in shards.items():
-            odd = next((s for s, rec in shard.items() if not _fits(_signature(rec), expected)), None)
+            odd = next((s for s, rec in shard.items() if not is_skipped(rec) and not _fits(_signature(rec), expected)),
+                       None)
             if odd is not None:
                 self._reject(path, f"seed {odd}: rows unlike the unit's other seeds in count or value types")
                 continue

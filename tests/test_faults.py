@@ -17,7 +17,7 @@ from mtlmech import plots
 from mtlmech.outputs import COMMIT, MANIFEST, STAGING, FolderLock, OutputSet, recover, verify
 from mtlmech.protocol import Condition, score_rows, train_conditions
 from mtlmech.runner import Unit, run_units
-from mtlmech.store import CorruptCacheWarning, SeedCache, _checksum, atomic_write_text, clean_stale_tmp
+from mtlmech.store import CorruptCacheWarning, SeedCache, _checksum, atomic_write_text, clean_stale_tmp, skipped
 from mtlmech.tasks import make_problem
 from mtlmech.training import TrainSpec
 
@@ -204,6 +204,23 @@ def test_a_forged_shard_that_does_not_fit_its_unit_is_set_aside_and_recomputed(t
     assert (report.computed, report.reused) == (3, 3) and calls[-1] == [0, 1, 2]
     assert shard.with_name(shard.name + ".corrupt").exists()
     assert report.records[unit.hash][1]["rows"][0]["seed"] == 1
+
+
+def test_seeds_a_unit_does_not_run_are_kept_as_skipped_not_corrupt(tmp_path, recwarn):
+    """A unit that runs only its first seeds (inputs_as_outputs' arms) records the others as skipped:
+    reused from the cache, never set aside, and not counted against the other seeds' row count."""
+    calls = []
+    base = fake_unit(calls)
+
+    def compute(seeds):
+        done = base.compute([s for s in seeds if s < 2])
+        return {s: done.get(s, skipped()) for s in seeds}
+    unit = Unit(key={"k": "first-two"}, compute=compute, label="first two")
+    run_units([unit], range(5), tmp_path)
+    report = run_units([unit], range(5), tmp_path)
+    assert (report.computed, report.reused) == (0, 5)
+    assert not [w for w in recwarn if issubclass(w.category, CorruptCacheWarning)]
+    assert report.records[unit.hash][4]["skipped"] and len(report.records[unit.hash][1]["rows"]) == 2
 
 
 def test_mixed_types_across_shards_are_caught(tmp_path):
