@@ -40,11 +40,13 @@ number of CPUs this process may run on.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
 import os
 import platform
+import shutil
 import sys
 import threading
 import warnings
@@ -200,6 +202,10 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
     PyTorch trainer and says why). The first call on a machine compiles it (a few seconds) into torch's
     extension folder (``TORCH_EXTENSIONS_DIR``); later calls and other processes load it from there."""
     from torch.utils import cpp_extension
+    if shutil.which("ninja") is None:   # pip may put the ninja package's binary off PATH
+        with contextlib.suppress(ImportError):
+            import ninja
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
