@@ -170,9 +170,9 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
 
 _SOURCE = Path(__file__).with_name("fused_kernel.cpp")
 _CFLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17"]
-_I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y", "nh", "nhp", "batched_hx",
-        "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm", "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience",
-        "curves", "n_curve")
+_I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y",
+        "nh", "nhp", "batched_hx", "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm",
+        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve")
 _POINTERS = ("xt", "yt", "wt", "hx", "hy", "hm", "tx", "ty", "tm", "w1s", "b1s", "w2s", "b2s", "step1", "step2",
              "decay", "trained", "snap_w1", "snap_b1", "snap_w2", "snap_b2", "sh_w1", "sh_b1", "sh_w2", "sh_b2",
              "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "best_halt", "shared_best", "loss_curve",
@@ -239,24 +239,20 @@ def lanes(dtype: torch.dtype) -> int:
 
 def activate(z: np.ndarray, kind: str) -> np.ndarray:
     """The kernel's float32 activation (``"sigmoid"``, ``"tanh"`` or ``"linear"``) of ``z``, as a new array."""
-    lib = _library()[0]
-    n = z.size
-    buf = np.zeros(-(-n // lanes(torch.float32)) * lanes(torch.float32), np.float32)
-    buf[:n] = z.ravel()
-    lib.mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind])
-    return buf[:n].reshape(z.shape)
+    buf = _padded(torch.as_tensor(z, dtype=torch.float32).reshape(-1, 1), torch.float32, lanes(torch.float32))
+    _library()[0].mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind])
+    return buf[0, 0, :z.size].reshape(z.shape)
 
 
 def _padded(t: torch.Tensor, dtype: torch.dtype, multiple: int) -> np.ndarray:
     """(n, w) or (B, n, w) → (1 or B, w, n padded with zeros to a multiple of ``multiple``), contiguous."""
-    t = t.detach()
+    t = t.detach().to(dtype)
     if t.dim() == 2:
         t = t.unsqueeze(0)
     n = t.shape[1]
-    out = np.zeros((t.shape[0], t.shape[2], -(-n // multiple) * multiple),
-                   np.float32 if dtype == torch.float32 else np.float64)
-    out[:, :, :n] = t.to(dtype).transpose(1, 2).numpy()
-    return out
+    out = t.new_zeros(t.shape[0], t.shape[2], -(-n // multiple) * multiple)
+    out[:, :, :n] = t.transpose(1, 2)
+    return out.numpy()
 
 
 def run_kernel(members_chunks, args: _Args, dtype: torch.dtype, threads: int) -> None:

@@ -130,10 +130,10 @@ def _kind(value: Any) -> str:
 _NUMERIC_SUFFIXES = ("_error", "_mse", "_epoch")   # row fields that must hold a number (or null)
 
 
-def skipped(extra: dict | None = None) -> dict:
+def skipped() -> dict:
     """The record of a seed a unit deliberately does not run (e.g. a study on the first N trials
     only): no rows, and marked so, which tells it from a record that lost its rows."""
-    return {"rows": [], "skipped": True, "extra": extra or {}}
+    return {"rows": [], "skipped": True, "extra": {}}
 
 
 def is_skipped(rec: dict) -> bool:
