@@ -8,9 +8,11 @@ inputs_as_outputs and representation_bias take 70 % of the full profile's traini
 of their time is in these shapes. Short training sets (rows are the vector axis) and narrow layers
 run furthest below sgemm; this table is where a faster kernel has to gain.
 
-FLOPs count multiply-adds twice: training 6·n·(dH + HK) per epoch (forward, weight gradients,
-hidden deltas and the output layer's share), halt checks 2·n_halt·(dH + HK) every ``eval_every``
-epochs; exponentials are not counted.
+Each shape runs twice: every member training all K outputs (MTL), and each member training one of
+them (STL, ``task_weights`` one-hot; the kernel computes only the outputs a member trains).
+FLOPs count multiply-adds twice over the outputs trained (k = K or 1): training 6·n·(dH + Hk) per
+epoch (forward, weight gradients, hidden deltas and the output layer's share), halt checks
+2·n_halt·(dH + Hk) every ``eval_every`` epochs; exponentials are not counted.
 
     python benchmarks/kernel_shapes.py [--members 32] [--epochs 1000] [--json out.json]
 """
@@ -48,8 +50,10 @@ SHAPES = (
 )
 
 
-def time_shape(d: int, h: int, k: int, n: int, n_halt: int, eval_every: int, *, members: int, epochs: int) -> float:
-    """Best of three seconds for ``members`` nets of this shape trained ``epochs`` epochs on one thread."""
+def time_shape(d: int, h: int, k: int, n: int, n_halt: int, eval_every: int, *, members: int, epochs: int,
+               one_task: bool) -> float:
+    """Best of three seconds for ``members`` nets of this shape trained ``epochs`` epochs on one thread,
+    each training all K outputs or (``one_task``) one of them, in turn."""
     spec = NetSpec(n_inputs=d, hidden=(h,), n_outputs=k)
     params = init_params(spec, [("kernel_shapes", i) for i in range(members)])
     g = torch.Generator().manual_seed(0)
@@ -57,9 +61,10 @@ def time_shape(d: int, h: int, k: int, n: int, n_halt: int, eval_every: int, *, 
     halt = Batch(torch.rand(n_halt, d, generator=g), (torch.rand(n_halt, k, generator=g) > 0.5).float(),
                  torch.ones(n_halt, k))
     ts = TrainSpec(epochs=epochs, lr=0.1, eval_every=eval_every)
+    weights = torch.eye(k)[torch.arange(members) % k] if one_task else torch.ones(members, k)
 
     def run():
-        train(spec, params, data, train_spec=ts, task_weights=torch.ones(members, k), halt=halt, backend="fused")
+        train(spec, params, data, train_spec=ts, task_weights=weights, halt=halt, backend="fused")
     run()   # compile and warm up
     best = float("inf")
     for _ in range(3):
@@ -84,15 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.2f}; one thread; sgemm {sgemm:.1f} GFLOP/s; {args.members} members × "
           f"{args.epochs} epochs per shape")
-    print(f"{'experiment':<20} {'d-H-K':>9} {'rows':>5} {'halt':>5} {'GFLOP/s':>8} {'of sgemm':>9}")
+    print(f"{'experiment':<20} {'d-H-K':>9} {'rows':>5} {'halt':>5} {'trained':>8} {'GFLOP/s':>8} {'of sgemm':>9}")
     rows = []
     for name, d, h, k, n, n_halt, every in SHAPES:
-        seconds = time_shape(d, h, k, n, n_halt, every, members=args.members, epochs=args.epochs)
-        flops = args.members * args.epochs * (6 * n * (d * h + h * k) + 2 * n_halt * (d * h + h * k) / every)
-        gflops = flops / seconds / 1e9
-        rows.append(dict(experiment=name, d=d, hidden=h, k=k, rows=n, halt_rows=n_halt, eval_every=every,
-                         seconds=round(seconds, 4), gflops=round(gflops, 2), of_sgemm=round(gflops / sgemm, 3)))
-        print(f"{name:<20} {f'{d}-{h}-{k}':>9} {n:>5} {n_halt:>5} {gflops:>8.1f} {gflops / sgemm:>8.0%}", flush=True)
+        for trained in ("all", "one"):
+            seconds = time_shape(d, h, k, n, n_halt, every, members=args.members, epochs=args.epochs,
+                                 one_task=trained == "one")
+            kt = k if trained == "all" else 1
+            flops = args.members * args.epochs * (6 * n * (d * h + h * kt) + 2 * n_halt * (d * h + h * kt) / every)
+            gflops = flops / seconds / 1e9
+            rows.append(dict(experiment=name, d=d, hidden=h, k=k, rows=n, halt_rows=n_halt, eval_every=every,
+                             trained=trained, seconds=round(seconds, 4), gflops=round(gflops, 2),
+                             of_sgemm=round(gflops / sgemm, 3)))
+            print(f"{name:<20} {f'{d}-{h}-{k}':>9} {n:>5} {n_halt:>5} {trained:>8} {gflops:>8.1f} {gflops / sgemm:>8.0%}",
+                  flush=True)
     if args.json:
         args.json.write_text(json.dumps(dict(sgemm_gflops_1_thread=round(sgemm, 1), members=args.members,
                                              epochs=args.epochs, shapes=rows), indent=2))

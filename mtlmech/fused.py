@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-KERNEL_VERSION = 2   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+KERNEL_VERSION = 3   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}

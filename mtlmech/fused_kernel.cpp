@@ -40,13 +40,47 @@ template <class T> constexpr int64_t L = MTL_VEC_BYTES / sizeof(T);
 
 template <class T> inline V<T> load(const T* p) { V<T> v; std::memcpy(&v, p, sizeof v); return v; }
 template <class T> inline void store(T* p, V<T> v) { std::memcpy(p, &v, sizeof v); }
+// A loaded vector kept in a register: GCC otherwise reads it again from memory in every multiply-add
+// that uses it, and the gradient tiles become bound by loads instead of multiply-adds.
+template <class T> inline V<T> in_register(V<T> v) {
+#if MTL_VEC_BYTES == 64 && defined(__AVX512F__)
+    asm("" : "+v"(v));
+#endif
+    return v;
+}
 template <class T> inline V<T> splat(T x) {
     return x - V<T>{};   // a broadcast: x - 0 is x for every x (x + 0 is not, for x = -0)
 }
 
 enum Act { SIGMOID = 0, TANH = 1, LINEAR = 2 };
 
-// 2^u, u clamped to [-126, 126], NaN passes: u = n + f, |f| <= 1/2, Cephes exp2f on f.
+#if MTL_VEC_BYTES == 64 && defined(__AVX512F__)
+// 2^u, u clamped to [-126, 126], NaN passes: u = n + j/32 + r, |r| <= 1/64, 2^(j/32) from a
+// 32-entry table (one permute of two registers), 2^r by a degree-2 minimax polynomial (relative
+// error 5.3e-8), and the product scaled by 2^n.
+inline V<float> exp2v(V<float> u) {
+    const __m512 x = _mm512_max_ps(_mm512_set1_ps(-126.0f), _mm512_min_ps(_mm512_set1_ps(126.0f), (__m512)u));
+    const __m512 magic = _mm512_set1_ps(393216.0f);   // 1.5 * 2^18: adding it rounds to a multiple of 1/32
+    const __m512 k = _mm512_add_ps(x, magic);
+    const __m512 kr = _mm512_sub_ps(k, magic);          // n + j/32
+    const V<float> r = (V<float>)_mm512_sub_ps(x, kr);
+    static const float table[32] = {
+        1.0f, 1.02189714865411668f, 1.04427378242741384f, 1.06714040067682361f, 1.09050773266525766f,
+        1.11438674259589254f, 1.13878863475669165f, 1.16372485877757748f, 1.18920711500272107f,
+        1.21524735998046895f, 1.24185781207348405f, 1.26905095719173322f, 1.29683955465100967f,
+        1.32523664315974130f, 1.35425554693689273f, 1.38390988196383202f, 1.41421356237309505f,
+        1.44518080697704663f, 1.47682614593949931f, 1.50916442759342273f, 1.54221082540794082f,
+        1.57598084510788649f, 1.61049033194925430f, 1.64575547815396484f, 1.68179283050742908f,
+        1.71861929812247792f, 1.75625216037329948f, 1.79470907500310719f, 1.83400808640934246f,
+        1.87416763411029990f, 1.91520656139714729f, 1.95714412417540026f};
+    const __m512 t = _mm512_permutex2var_ps(_mm512_loadu_ps(table), _mm512_castps_si512(k), _mm512_loadu_ps(table + 16));
+    const V<float> q = r * (r * 0.24022676f + 0.6931573f);
+    const __m512 y = (__m512)((V<float>)t * q + (V<float>)t);
+    return (V<float>)_mm512_scalef_ps(y, kr);            // y * 2^floor(kr) = y * 2^n
+}
+#else
+// 2^u, u clamped to [-126, 126], NaN passes: u = n + f, |f| <= 1/2, Cephes exp2f on f (where
+// there is no AVX-512: numbers then differ from AVX-512 machines by rounding).
 inline V<float> exp2v(V<float> u) {
     const V<float> hi = splat(126.0f), lo = splat(-126.0f);
     u = u > hi ? hi : u;
@@ -63,6 +97,7 @@ inline V<float> exp2v(V<float> u) {
     Lanes<float>::I e = (__builtin_convertvector(n, Lanes<float>::I) + 127) << 23;
     return (p * f + 1.0f) * (V<float>)e;
 }
+#endif
 
 // 1 / d: the hardware's reciprocal estimate and one Newton step where there is one (≤ 2 ulp).
 inline V<float> reciprocal(V<float> d) {
@@ -165,7 +200,9 @@ void layer(const T* a, int64_t n_in, int64_t np, const T* w, int64_t si, int64_t
 }
 
 // Lane-wise sums of N vectors at once: pairs of vectors are folded into one by adding their
-// even and odd lanes, so after log2(L) levels vector v's total sits in lane v (tree order).
+// even and odd lanes, each level one level of the pairwise tree over every vector's lanes. Fewer
+// than L vectors go on folding with themselves until each total is whole, so every total is the
+// same pairwise tree whatever N is (tile shapes cannot change a sum).
 template <class T> inline V<T> fold(V<T> a, V<T> b) {
     typedef typename Lanes<T>::I Mask;
     Mask even, odd;
@@ -184,49 +221,48 @@ template <class T, int N> inline void sums(V<T>* v, T* out) {
         n /= 2;
         group /= 2;
     }
-    for (int q = 0; q < n; ++q)                   // n vectors of L/group sources, `group` lanes each
-        for (int64_t s = 0; s < L<T> / group; ++s) {
-            T t = 0;
-            for (int64_t l = 0; l < group; ++l) t += v[q][s * group + l];
-            out[q * (L<T> / group) + s] = t;
-        }
+#pragma GCC unroll 8
+    for (; group > 1; group /= 2) v[0] = fold<T>(v[0], v[0]);   // n is 1 here
+    for (int q = 0; q < n; ++q)
+        for (int64_t s = 0; s < L<T> && q * L<T> + s < N; ++s) out[q * L<T> + s] = v[q][s];
 }
 
-// g[i, j] = sum_r a[i, r] * d[j, r], I x J accumulators of whole row vectors (I * J a power of two).
+// g[i * ld + j] = sum_r a[i, r] * d[j, r], I x J accumulators of whole row vectors (I * J a power of two).
 template <class T, int I, int J>
-inline void grad_tile(const T* __restrict__ a, const T* __restrict__ d, int64_t np, int64_t n_d, T* __restrict__ g,
+inline void grad_tile(const T* __restrict__ a, const T* __restrict__ d, int64_t np, int64_t ld, T* __restrict__ g,
                       int64_t i0, int64_t j0) {
     V<T> acc[I * J];
     for (int q = 0; q < I * J; ++q) acc[q] = splat<T>(T(0));
     for (int64_t r = 0; r < np; r += L<T>) {
         V<T> x[I], y[J];
-        for (int i = 0; i < I; ++i) x[i] = load(a + (i0 + i) * np + r);
-        for (int j = 0; j < J; ++j) y[j] = load(d + (j0 + j) * np + r);
+        for (int i = 0; i < I; ++i) x[i] = in_register<T>(load(a + (i0 + i) * np + r));
+        for (int j = 0; j < J; ++j) y[j] = in_register<T>(load(d + (j0 + j) * np + r));
         for (int i = 0; i < I; ++i)
             for (int j = 0; j < J; ++j) acc[i * J + j] += x[i] * y[j];
     }
     T s[I * J];
     sums<T, I * J>(acc, s);
     for (int i = 0; i < I; ++i)
-        for (int j = 0; j < J; ++j) g[(i0 + i) * n_d + j0 + j] = s[i * J + j];
+        for (int j = 0; j < J; ++j) g[(i0 + i) * ld + j0 + j] = s[i * J + j];
 }
 
 template <class T, int I>
-inline void grad_rows(const T* a, const T* d, int64_t np, int64_t n_d, T* g, int64_t i0) {
+inline void grad_rows(const T* a, const T* d, int64_t np, int64_t n_d, int64_t ld, T* g, int64_t i0) {
     int64_t j = 0;
-    for (; j + 4 <= n_d; j += 4) grad_tile<T, I, 4>(a, d, np, n_d, g, i0, j);
-    if (j + 2 <= n_d) { grad_tile<T, I, 2>(a, d, np, n_d, g, i0, j); j += 2; }
-    if (j < n_d) grad_tile<T, I, 1>(a, d, np, n_d, g, i0, j);
+    for (; j + 4 <= n_d; j += 4) grad_tile<T, I, 4>(a, d, np, ld, g, i0, j);
+    if (j + 2 <= n_d) { grad_tile<T, I, 2>(a, d, np, ld, g, i0, j); j += 2; }
+    if (j < n_d) grad_tile<T, I, 1>(a, d, np, ld, g, i0, j);
 }
 
+// g (n_a x ld, the first n_d columns written) = a (n_a, np) times d (n_d, np) transposed.
 template <class T>
-void weight_grad(const T* a, int64_t n_a, const T* d, int64_t n_d, int64_t np, T* g) {
+void weight_grad(const T* a, int64_t n_a, const T* d, int64_t n_d, int64_t np, int64_t ld, T* g) {
     int64_t i = 0;
     if (n_d < 4)
-        for (; i + 8 <= n_a; i += 8) grad_rows<T, 8>(a, d, np, n_d, g, i);
-    for (; i + 4 <= n_a; i += 4) grad_rows<T, 4>(a, d, np, n_d, g, i);
-    for (; i + 2 <= n_a; i += 2) grad_rows<T, 2>(a, d, np, n_d, g, i);
-    for (; i < n_a; ++i) grad_rows<T, 1>(a, d, np, n_d, g, i);
+        for (; i + 8 <= n_a; i += 8) grad_rows<T, 8>(a, d, np, n_d, ld, g, i);
+    for (; i + 4 <= n_a; i += 4) grad_rows<T, 4>(a, d, np, n_d, ld, g, i);
+    for (; i + 2 <= n_a; i += 2) grad_rows<T, 2>(a, d, np, n_d, ld, g, i);
+    for (; i < n_a; ++i) grad_rows<T, 1>(a, d, np, n_d, ld, g, i);
 }
 
 // g[j] = sum_r d[j, r], four rows at a time.
@@ -335,12 +371,17 @@ template <class T>
 static void train(const Args& A, const int64_t* members, int64_t n_members) {
     const int64_t d = A.n_in, H = A.n_hid, K = A.n_out, np = A.np, nhp = A.nhp, ntp = A.ntp;
     const T mom = T(A.momentum), min_delta = T(A.min_delta);
-    std::vector<T> hid(H * np), back(H * np), out(K * np), g_w1(d * H), g_b1(H), g_w2(H * K), g_b2(K);
+    // Output-side buffers hold the outputs in a member's own order, those it trains first (`order`).
+    std::vector<T> hid(H * np), back(H * np), out(K * np), g_w1(d * H), g_b1(H), g_w2(H * K), g_b2(K), w2(H * K),
+        b2(K), y(K * np), wgt(K * np), hy(K * nhp), hm(K * nhp), ty(K * ntp), tm(K * ntp);
     std::vector<T> v_w1(d * H), v_b1(H), v_w2(H * K), v_b2(K), h_hid(H * nhp), h_out(K * nhp), t_hid(H * ntp),
-        t_out(K * ntp), h_count(K), h(K), t_count(K), t_h(K), ref(K);
-    std::vector<int64_t> last_improved(K);
+        t_out(K * ntp), h_count(K), h(K), t_count(K), t_h(K), res(K), ref(K);
+    std::vector<int64_t> last_improved(K), order(K);
     const T inf = std::numeric_limits<T>::infinity();
     auto P = [](void* p) { return static_cast<T*>(p); };
+    auto gather = [&](const T* src, int64_t npad, T* dst) {   // rows in the member's order
+        for (int64_t k = 0; k < K; ++k) std::copy(src + order[k] * npad, src + (order[k] + 1) * npad, dst + k * npad);
+    };
     auto count_mask = [&](const T* m, int64_t n_rows, int64_t npad, T* count) {
         for (int64_t k = 0; k < K; ++k) {
             T s = 0;
@@ -348,43 +389,62 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
             count[k] = s > T(1) ? s : T(1);
         }
     };
-    auto evaluate = [&](const T* x, const T* y, const T* m, const T* count, int64_t n_rows, int64_t npad, T* w1,
-                        T* b1, T* w2, T* b2, T* hb, T* ob, T* res) {
+    // The metric of the first n_eval outputs (member's order) on a halt or test set, into res (task order).
+    auto evaluate = [&](const T* x, const T* y, const T* m, const T* count, int64_t n_rows, int64_t npad,
+                        int64_t n_eval, T* w1, T* b1, T* hb, T* ob, T* into) {
         layer<T>(x, d, npad, w1, H, 1, b1, hb, H, int(A.act), nullptr);
-        layer<T>(hb, H, npad, w2, K, 1, b2, ob, K, int(A.out_kind), nullptr);
-        metric<T>(ob, y, m, count, K, n_rows, npad, int(A.metric), res);
+        layer<T>(hb, H, npad, w2.data(), K, 1, b2.data(), ob, n_eval, int(A.out_kind), nullptr);
+        metric<T>(ob, y, m, count, n_eval, n_rows, npad, int(A.metric), t_h.data());
+        for (int64_t k = 0; k < K; ++k) into[order[k]] = k < n_eval ? t_h[k] : T(0);
     };
     for (int64_t mi = 0; mi < n_members; ++mi) {
         const int64_t m = members[mi];
         const T* x = P(A.xt) + (A.batched_x ? m : 0) * d * np;
-        const T* y = P(A.yt) + (A.batched_y ? m : 0) * K * np;
-        const T* wgt = P(A.wt) + m * K * np;
-        T *w1 = P(A.w1s) + m * d * H, *b1 = P(A.b1s) + m * H, *w2 = P(A.w2s) + m * H * K, *b2 = P(A.b2s) + m * K;
+        T *w1 = P(A.w1s) + m * d * H, *b1 = P(A.b1s) + m * H, *w2_m = P(A.w2s) + m * H * K, *b2_m = P(A.b2s) + m * K;
         const T* trained = P(A.trained) + m * K;
+        // Only the outputs a member trains are computed (an STL member: one of K); the others get zero
+        // gradients, so they only decay, and are evaluated only for curves.
+        int64_t n_act = 0;
+        for (int64_t k = 0; k < K; ++k)
+            if (trained[k] > T(0)) order[n_act++] = k;
+        for (int64_t k = 0, j = n_act; k < K; ++k)
+            if (!(trained[k] > T(0))) order[j++] = k;
+        const int64_t n_out = n_act > 0 ? n_act : K, n_halt_out = A.curves ? K : n_out;
+        for (int64_t i = 0; i < H; ++i)
+            for (int64_t k = 0; k < K; ++k) w2[i * K + k] = w2_m[i * K + order[k]];
+        for (int64_t k = 0; k < K; ++k) b2[k] = b2_m[order[k]];
+        gather(P(A.yt) + (A.batched_y ? m : 0) * K * np, np, y.data());
+        gather(P(A.wt) + m * K * np, np, wgt.data());
         std::fill(v_w1.begin(), v_w1.end(), T(0));
         std::fill(v_b1.begin(), v_b1.end(), T(0));
         std::fill(v_w2.begin(), v_w2.end(), T(0));
         std::fill(v_b2.begin(), v_b2.end(), T(0));
-        const T *hxm = nullptr, *hym = nullptr, *hmm = nullptr, *txm = nullptr, *tym = nullptr, *tmm = nullptr;
+        std::fill(g_w2.begin(), g_w2.end(), T(0));   // the untrained outputs' columns stay zero
+        std::fill(g_b2.begin(), g_b2.end(), T(0));
+        const T *hxm = nullptr, *txm = nullptr;
         if (A.nh > 0) {
             hxm = P(A.hx) + (A.batched_hx ? m : 0) * d * nhp;
-            hym = P(A.hy) + (A.batched_hy ? m : 0) * K * nhp;
-            hmm = P(A.hm) + (A.batched_hm ? m : 0) * K * nhp;
-            count_mask(hmm, A.nh, nhp, h_count.data());
+            gather(P(A.hy) + (A.batched_hy ? m : 0) * K * nhp, nhp, hy.data());
+            gather(P(A.hm) + (A.batched_hm ? m : 0) * K * nhp, nhp, hm.data());
+            count_mask(hm.data(), A.nh, nhp, h_count.data());
         }
         if (A.nt > 0) {
             txm = P(A.tx) + (A.batched_tx ? m : 0) * d * ntp;
-            tym = P(A.ty) + (A.batched_ty ? m : 0) * K * ntp;
-            tmm = P(A.tm) + (A.batched_tm ? m : 0) * K * ntp;
-            count_mask(tmm, A.nt, ntp, t_count.data());
+            gather(P(A.ty) + (A.batched_ty ? m : 0) * K * ntp, ntp, ty.data());
+            gather(P(A.tm) + (A.batched_tm ? m : 0) * K * ntp, ntp, tm.data());
+            count_mask(tm.data(), A.nt, ntp, t_count.data());
         }
         T* best_halt = P(A.best_halt) + m * K;
         int64_t* best_epoch = A.best_epoch + m * K;
+        auto output_layer = [&](T* sw2, T* sb2) {   // in task order
+            for (int64_t i = 0; i < H; ++i)
+                for (int64_t k = 0; k < K; ++k) sw2[i * K + order[k]] = w2[i * K + k];
+            for (int64_t k = 0; k < K; ++k) sb2[order[k]] = b2[k];
+        };
         auto snapshot = [&](T* sw1, T* sb1, T* sw2, T* sb2) {
             std::copy(w1, w1 + d * H, sw1);
             std::copy(b1, b1 + H, sb1);
-            std::copy(w2, w2 + H * K, sw2);
-            std::copy(b2, b2 + K, sb2);
+            output_layer(sw2, sb2);
         };
         auto task_snapshot = [&](int64_t k) {
             snapshot(P(A.snap_w1) + (m * K + k) * d * H, P(A.snap_b1) + (m * K + k) * H,
@@ -413,26 +473,26 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
         for (int64_t epoch = 1; epoch <= A.epochs; ++epoch) {
             const bool evaluating = epoch % A.eval_every == 0 || epoch == A.epochs;
             layer<T>(x, d, np, w1, H, 1, b1, hid.data(), H, int(A.act), nullptr);
-            layer<T>(hid.data(), H, np, w2, K, 1, b2, out.data(), K, int(A.out_kind), nullptr);
-            const T value = output_delta<T>(out.data(), y, wgt, K, A.n, np, int(A.out_kind), int(A.loss_kind),
-                                            evaluating);
-            weight_grad<T>(hid.data(), H, out.data(), K, np, g_w2.data());
-            row_sums<T>(out.data(), K, np, g_b2.data());
-            layer<T>(out.data(), K, np, w2, 1, K, nullptr, back.data(), H, int(A.act), hid.data());
-            weight_grad<T>(x, d, back.data(), H, np, g_w1.data());
+            layer<T>(hid.data(), H, np, w2.data(), K, 1, b2.data(), out.data(), n_out, int(A.out_kind), nullptr);
+            const T value = output_delta<T>(out.data(), y.data(), wgt.data(), n_out, A.n, np, int(A.out_kind),
+                                            int(A.loss_kind), evaluating);
+            weight_grad<T>(hid.data(), H, out.data(), n_out, np, K, g_w2.data());
+            row_sums<T>(out.data(), n_out, np, g_b2.data());
+            layer<T>(out.data(), n_out, np, w2.data(), 1, K, nullptr, back.data(), H, int(A.act), hid.data());
+            weight_grad<T>(x, d, back.data(), H, np, H, g_w1.data());
             row_sums<T>(back.data(), H, np, g_b1.data());
             sgd<T>(w1, g_w1.data(), v_w1.data(), d * H, s1, mom, lam, true);
             sgd<T>(b1, g_b1.data(), v_b1.data(), H, s1, mom, lam, false);
-            sgd<T>(w2, g_w2.data(), v_w2.data(), H * K, s2, mom, lam, true);
-            sgd<T>(b2, g_b2.data(), v_b2.data(), K, s2, mom, lam, false);
+            sgd<T>(w2.data(), g_w2.data(), v_w2.data(), H * K, s2, mom, lam, true);
+            sgd<T>(b2.data(), g_b2.data(), v_b2.data(), K, s2, mom, lam, false);
             if (!evaluating) continue;
             if (!std::isfinite(value) && !A.diverged[m]) {
                 A.diverged[m] = true;
                 A.diverged_epoch[m] = epoch;
             }
             if (hxm) {
-                evaluate(hxm, hym, hmm, h_count.data(), A.nh, nhp, w1, b1, w2, b2, h_hid.data(), h_out.data(),
-                         h.data());
+                evaluate(hxm, hy.data(), hm.data(), h_count.data(), A.nh, nhp, n_halt_out, w1, b1, h_hid.data(),
+                         h_out.data(), h.data());
                 T total = 0;
                 for (int64_t k = 0; k < K; ++k) {
                     total += h[k] * trained[k];
@@ -459,9 +519,9 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
                 P(A.loss_curve)[m * A.n_curve + row] = value;
                 if (hxm) std::copy(h.begin(), h.end(), P(A.halt_curve) + (m * A.n_curve + row) * K);
                 if (txm) {
-                    evaluate(txm, tym, tmm, t_count.data(), A.nt, ntp, w1, b1, w2, b2, t_hid.data(), t_out.data(),
-                             t_h.data());
-                    std::copy(t_h.begin(), t_h.end(), P(A.test_curve) + (m * A.n_curve + row) * K);
+                    evaluate(txm, ty.data(), tm.data(), t_count.data(), A.nt, ntp, K, w1, b1, t_hid.data(),
+                             t_out.data(), res.data());
+                    std::copy(res.begin(), res.end(), P(A.test_curve) + (m * A.n_curve + row) * K);
                 }
             }
             ++row;
@@ -481,6 +541,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
                 }
             }
         }
+        output_layer(w2_m, b2_m);
     }
 }
 

@@ -18,7 +18,8 @@ def test_kernel_shapes_reports_every_shape(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["sgemm_gflops_1_thread"] > 0
-    assert len(result["shapes"]) == 9
+    assert len(result["shapes"]) == 18
+    assert [row["trained"] for row in result["shapes"][:2]] == ["all", "one"]
     assert all(row["gflops"] > 0 and row["seconds"] > 0 for row in result["shapes"])
     assert {row["experiment"] for row in result["shapes"]} == {
         "representation_bias", "controls", "data_amplification", "inputs_as_outputs"}

@@ -151,6 +151,26 @@ def test_fused_matches_reference_on_every_feature(variant):
         assert torch.equal(a.final[0][1], init[0][1]) and torch.equal(a.final[2][3], init[2][3])  # frozen layers
 
 
+def test_untrained_outputs_are_skipped_yet_decay_as_in_the_reference():
+    """The kernel computes only the outputs a member trains (any subset, in any position); the others
+    must still decay, be snapshotted in task order, and (without curves) not be evaluated at all."""
+    n_members, k, dtype = 6, 5, torch.float64
+    spec = NetSpec(n_inputs=7, n_outputs=k, hidden=(9,))
+    data, halt, _ = problem(7, 9, k, 40, 30, n_members, 3, dtype)
+    weights = torch.tensor([[0, 0, 0, 0, 1], [0, 1, 0, 1, 0], [1, 0, 0, 0, 0], [0, 0, 1, 1, 1],
+                            [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=dtype)
+    ts = TrainSpec(epochs=90, lr=0.4, eval_every=3, weight_decay=3e-3, patience=4)
+    a, b = both(spec, [("skip", s) for s in range(n_members)], data, dtype, train_spec=ts, task_weights=weights,
+                halt=halt)
+    assert_same_epochs(a, b)
+    for xs, ys in ((a.final, b.final), (a.task_snapshots, b.task_snapshots), (a.shared_snapshot, b.shared_snapshot)):
+        assert max_diff(xs, ys) <= 1e-10
+    trained = weights > 0
+    assert torch.allclose(a.best_halt[trained], b.best_halt[trained], atol=1e-12)
+    init = init_params(spec, [("skip", s) for s in range(n_members)], dtype=dtype)
+    assert (a.final[2][0, :, :4].abs() < init[2][0, :, :4].abs()).all(), "untrained outputs must decay"
+
+
 def test_divergence_and_patience_stops_match_reference():
     n = 4
     spec = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,), output="linear")
