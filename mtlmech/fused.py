@@ -11,12 +11,17 @@ zero-weight rows to a multiple of the vector length (16 float32 rows with AVX-51
 runs on whole vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias
 checks. Layer products are register tiles (up to 8 units × 1-4 row vectors accumulating over the
 inputs, so the weights are loaded once per tile); weight gradients are tiles of row-vector
-accumulators whose lanes are summed together by a shuffle tree. It is compiled with ``-O3
--march=native -ffp-contract=fast`` (multiply-adds fused) and no other fast-math flag, so a
-diverging member still produces the NaN/inf that flags it and padding rows (their deltas are set to
-zero) never contribute. In float32 the sigmoid is a vectorised 2^u (Cephes ``exp2f`` polynomial)
-and a reciprocal (the hardware estimate plus one Newton step), tanh Cephes ``tanhf`` near 0 and
-the same 2^u beyond, both within 2e-7 of the exact values; float64 uses libm's ``exp``/``tanh``.
+accumulators whose lanes are summed by a shuffle tree, always the same pairwise tree, so how the
+products are tiled cannot change a number. Only the outputs a member trains are computed (an STL
+member trains one of K): the others get zero gradients, so they only decay under weight decay, and
+are evaluated only when curves are recorded. It is compiled with ``-O3 -march=native
+-ffp-contract=fast`` (multiply-adds fused) and no other fast-math flag, so a diverging member still
+produces the NaN/inf that flags it and padding rows (their deltas are set to zero) never
+contribute. In float32 the sigmoid is 1 / (1 + 2^u) with the reciprocal from the hardware estimate
+plus one Newton step, and 2^u, with AVX-512, from a 32-entry table of 2^(j/32), a degree-2 minimax
+polynomial and ``vscalefps`` (elsewhere the Cephes ``exp2f`` polynomial); tanh is Cephes ``tanhf``
+near 0 and the same 2^u beyond; both within 2e-7 of the exact values. float64 uses libm's
+``exp``/``tanh``.
 
 Building. The first call on a machine compiles the kernel with torch's extension machinery
 (``torch.utils.cpp_extension.load``: a C++ compiler and ninja, a few seconds) into torch's

@@ -6,8 +6,9 @@
 // rows to a multiple of the vector length L, so every loop works on whole vectors (GCC vector
 // extensions: no remainder loops, no runtime alias checks). Layer products are register tiles
 // (U units x R row vectors accumulating over the inputs); weight gradients are I x J tiles of row
-// vectors whose lanes are summed together by a shuffle tree. Reduction orders are fixed by the
-// code, so a member's numbers do not depend on anything but its own inputs.
+// vectors whose lanes are summed by a shuffle tree, always the same pairwise tree. Reduction
+// orders are fixed by the code, so a member's numbers depend on nothing but its own inputs, and
+// not on how the products are tiled. Only the outputs a member trains are computed.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -161,17 +162,24 @@ inline void tile(const T* __restrict__ a, int64_t n_in, int64_t np, const T* __r
                  int64_t sj, const T* __restrict__ b, T* __restrict__ z, int64_t j0, int64_t r0, int kind,
                  const T* __restrict__ deriv) {
     V<T> acc[U][R];
+#pragma GCC unroll 8
     for (int u = 0; u < U; ++u)
+#pragma GCC unroll 4
         for (int r = 0; r < R; ++r) acc[u][r] = splat<T>(b ? b[j0 + u] : T(0));
     for (int64_t i = 0; i < n_in; ++i) {
         V<T> x[R];
+#pragma GCC unroll 4
         for (int r = 0; r < R; ++r) x[r] = load(a + i * np + r0 + r * L<T>);
+#pragma GCC unroll 8
         for (int u = 0; u < U; ++u) {
             V<T> c = splat<T>(w[i * si + (j0 + u) * sj]);
+#pragma GCC unroll 4
             for (int r = 0; r < R; ++r) acc[u][r] += c * x[r];
         }
     }
+#pragma GCC unroll 8
     for (int u = 0; u < U; ++u)
+#pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
             T* dst = z + (j0 + u) * np + r0 + r * L<T>;
             if (deriv) store(dst, acc[u][r] * derivative<T>(load(deriv + (j0 + u) * np + r0 + r * L<T>), kind));
@@ -232,17 +240,24 @@ template <class T, int I, int J>
 inline void grad_tile(const T* __restrict__ a, const T* __restrict__ d, int64_t np, int64_t ld, T* __restrict__ g,
                       int64_t i0, int64_t j0) {
     V<T> acc[I * J];
+#pragma GCC unroll 16
     for (int q = 0; q < I * J; ++q) acc[q] = splat<T>(T(0));
     for (int64_t r = 0; r < np; r += L<T>) {
         V<T> x[I], y[J];
+#pragma GCC unroll 8
         for (int i = 0; i < I; ++i) x[i] = in_register<T>(load(a + (i0 + i) * np + r));
+#pragma GCC unroll 4
         for (int j = 0; j < J; ++j) y[j] = in_register<T>(load(d + (j0 + j) * np + r));
+#pragma GCC unroll 8
         for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
             for (int j = 0; j < J; ++j) acc[i * J + j] += x[i] * y[j];
     }
     T s[I * J];
     sums<T, I * J>(acc, s);
+#pragma GCC unroll 8
     for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
         for (int j = 0; j < J; ++j) g[(i0 + i) * ld + j0 + j] = s[i * J + j];
 }
 
