@@ -465,13 +465,11 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
             snapshot(P(A.snap_w1) + (m * K + k) * d * H, P(A.snap_b1) + (m * K + k) * H,
                      P(A.snap_w2) + (m * K + k) * H * K, P(A.snap_b2) + (m * K + k) * K);
         };
-        int64_t n_trained = 0;
         for (int64_t k = 0; k < K; ++k) {
             best_halt[k] = inf;
             best_epoch[k] = 0;
             ref[k] = inf;
             last_improved[k] = 0;
-            if (trained[k] > T(0)) ++n_trained;
             task_snapshot(k);
         }
         snapshot(P(A.sh_w1) + m * d * H, P(A.sh_b1) + m * H, P(A.sh_w2) + m * H * K, P(A.sh_b2) + m * K);
@@ -483,7 +481,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
         A.stop_epoch[m] = A.epochs;
         A.stopped_by[m] = 0;
         const T s1 = P(A.step1)[m], s2 = P(A.step2)[m], lam = P(A.decay)[m];
-        const T n_div = T(std::max<int64_t>(n_trained, 1));
+        const T n_div = T(std::max<int64_t>(n_act, 1));
         int64_t row = 0;
         for (int64_t epoch = 1; epoch <= A.epochs; ++epoch) {
             const bool evaluating = epoch % A.eval_every == 0 || epoch == A.epochs;
