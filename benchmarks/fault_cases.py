@@ -110,7 +110,7 @@ def make_files(tmp: Path) -> None:
     (tmp / "a_file").write_text("not a folder\n")
     (tmp / "syntax_error.py").write_text("def broken(:\n    pass\n")
     (tmp / "binary.py").write_bytes(bytes(range(256)))
-    (tmp / "not_python.txt").write_text("from mtlmech.tasks import register_problem\n")
+    (tmp / "not_python.txt").write_text("from mtlmech.problems.tasks import register_problem\n")
     (tmp / "raises.py").write_text("x = 1\nraise RuntimeError('a plugin that fails on import')\n")
 
 
@@ -130,7 +130,7 @@ def run_case(target: str, args: list[str], tmp: Path, targets: dict) -> dict:
     import io
     import os
 
-    import mtlmech.experiment as driver
+    import mtlmech.pipeline.experiment as driver
     argv = argv_of(args, tmp)
     if "--out" not in argv:
         argv += ["--out", str(Path(tmp) / "out")]
@@ -171,9 +171,9 @@ def handled(result: dict, flag: str) -> bool:
 
 def generic_cases(experiments: dict) -> list[tuple[str, list[str], str]]:
     """Per experiment (so new ones are covered without editing :data:`CASES`): a seed count of 0,
-    and -1 for the first config field whose generic value rule (:mod:`mtlmech.checks`) refuses it."""
-    from mtlmech.checks import _rule
-    from mtlmech.cli import _config_fields
+    and -1 for the first config field whose generic value rule (:mod:`mtlmech.pipeline.checks`) refuses it."""
+    from mtlmech.pipeline.checks import _rule
+    from mtlmech.pipeline.cli import _config_fields
     out = []
     for name, experiment in sorted(experiments.items()):
         out.append((name, ["--seeds", "0"], "--seeds"))

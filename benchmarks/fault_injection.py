@@ -54,7 +54,7 @@ def env() -> dict:
 
 def consistent(folder: Path) -> bool:
     """The folder holds one run's outputs as its manifest lists them (or none yet), no partial PNG."""
-    from mtlmech.outputs import MANIFEST, verify
+    from mtlmech.pipeline.outputs import MANIFEST, verify
     if not (folder / MANIFEST).exists():
         return not (folder / "summary.json").exists()
     rows = sum(1 for _ in open(folder / "runs.csv", encoding="utf-8")) - 1
@@ -119,7 +119,7 @@ def kills(n_random: int, rng: random.Random, reference: bytes, duration: float, 
 
 def _forge(edit):
     """Edit the payload and re-sign it (format 1 is still read): a well-formed but wrong shard."""
-    from mtlmech.store import _checksum
+    from mtlmech.pipeline.store import _checksum
 
     def apply(path: Path) -> None:
         doc = json.loads(path.read_text())
@@ -183,7 +183,7 @@ OUTPUT_DAMAGE = {
 def corruptions(reference_dir: Path, reference: bytes, work: Path) -> dict:
     import parity_tasks
 
-    from mtlmech.store import CorruptCacheWarning
+    from mtlmech.pipeline.store import CorruptCacheWarning
     results = []
     for kind, damage in SHARD_DAMAGE.items():
         out = work / ("shard-" + str(len(results)))
@@ -213,7 +213,7 @@ def bad_inputs(work: Path) -> dict:
     import compare
     from fault_cases import CASES, handled, make_files, run_case
 
-    import mtlmech.checks
+    import mtlmech.pipeline.checks
     import run_all
     targets = {**{n: e.main for n, e in run_all.discover().items()}, "compare": compare.TOOL.main,
                "run_all": run_all.main}
@@ -223,14 +223,14 @@ def bad_inputs(work: Path) -> dict:
         tmp = work / f"input{i}"
         tmp.mkdir()
         make_files(tmp)
-        real = mtlmech.checks.shutil.disk_usage
+        real = mtlmech.pipeline.checks.shutil.disk_usage
         if args == ["<full disk>"]:
             args = []
-            mtlmech.checks.shutil.disk_usage = lambda _: type("Usage", (), {"free": 1 << 20})()
+            mtlmech.pipeline.checks.shutil.disk_usage = lambda _: type("Usage", (), {"free": 1 << 20})()
         try:
             result = run_case(target, args, tmp, targets)
         finally:
-            mtlmech.checks.shutil.disk_usage = real
+            mtlmech.pipeline.checks.shutil.disk_usage = real
         results.append({"target": target, "args": args, "handled": handled(result, flag),
                         "line": (result["lines"] or [""])[0]})
     return {"cases": results, "handled": sum(r["handled"] for r in results), "total": len(results)}

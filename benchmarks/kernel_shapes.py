@@ -33,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from trainer_speed import cpu_name, sgemm_gflops  # noqa: E402
 
-from mtlmech.nets import NetSpec, init_params  # noqa: E402
-from mtlmech.training import Batch, TrainSpec, train  # noqa: E402
+from mtlmech.engine.nets import NetSpec, init_params  # noqa: E402
+from mtlmech.engine.training import Batch, TrainSpec, train  # noqa: E402
 
 # (experiment, inputs d, hidden H, outputs K, training rows n, halt rows, eval_every)
 SHAPES = (
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.members < 1 or args.epochs < 1:
         print("kernel_shapes.py: --members and --epochs must be ≥ 1", file=sys.stderr)
         return 2
-    from mtlmech import fused
+    from mtlmech.engine import fused
     fused.set_threads(1)
     sgemm = sgemm_gflops(1)
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, load average "

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
 
+from mtlmech.engine.training import TrainSpec  # noqa: E402
 from mtlmech.protocol import train_conditions  # noqa: E402
-from mtlmech.training import TrainSpec  # noqa: E402
 
 
 def timed(label: str, conditions, spec: TrainSpec, seeds: list[int], backend: str) -> dict:

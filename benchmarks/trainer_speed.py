@@ -1,5 +1,5 @@
 """Trainer speed: plain per-seed loop, torch.func vmap ensemble, the mtlmech PyTorch trainer and
-the fused per-member trainer (mtlmech.fused), on one net, measured back to back in one run.
+the fused per-member trainer (mtlmech.engine.fused), on one net, measured back to back in one run.
 
 Net: 8 inputs, 16 sigmoid hidden, 4 sigmoid outputs, squared error, 256 patterns per seed,
 full-batch SGD with momentum, 256 seeds. Two settings:
@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from mtlmech import fused
-from mtlmech.nets import NetSpec, init_params
-from mtlmech.training import Batch, TrainSpec, train
+from mtlmech.engine import fused
+from mtlmech.engine.nets import NetSpec, init_params
+from mtlmech.engine.training import Batch, TrainSpec, train
 
 D, H, K, N = 8, 16, 4, 256
 LR, MOMENTUM = 0.5, 0.9

@@ -49,12 +49,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlmech import probes
-from mtlmech.analysis import group_means, paired
-from mtlmech.nets import NetConfig
+from mtlmech.measures import probes
+from mtlmech.stats.paired import group_means, paired
+from mtlmech.engine.nets import NetConfig
 from mtlmech.protocol import score_rows, stl_mtl_conditions, train_conditions
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
+from mtlmech.problems.tasks import make_problem
+from mtlmech.engine.training import TrainSpec
 
 SMALL = os.environ.get("MTLMECH_TUTORIAL_SMALL") == "1"
 SEEDS = 12 if SMALL else 200          # seeds per condition (a few minutes on a laptop)
@@ -194,7 +194,7 @@ try:
     committed = mtlmech.load("parity_tasks")
 except FileNotFoundError as exc:
     print(f"mtlmech.load: {exc}")
-    from mtlmech.results import experiment_dir
+    from mtlmech.pipeline.results import experiment_dir
     committed = pd.read_csv(experiment_dir("parity_tasks") / "runs.csv")
 print(f"{len(committed)} committed rows, {committed['seed'].nunique()} seeds, sizes {sorted(committed['n_train'].unique().tolist())}")
 

@@ -30,17 +30,17 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.experiment import REPO_ROOT, Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.seeding import numpy_rng, stable_hash
+from mtlmech.engine.training import TrainSpec
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import REPO_ROOT, Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.problems.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
 from mtlmech.protocol import Trained, score_rows, stl_mtl_conditions, train_conditions
-from mtlmech.runner import Unit
-from mtlmech.seeding import numpy_rng, stable_hash
+from mtlmech.report import plots
 from mtlmech.stats import holm
-from mtlmech.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
-from mtlmech.training import TrainSpec
+from mtlmech.stats.paired import group_means, paired, paired_claim
 
 NAME = "compare"
 VERSION = 2

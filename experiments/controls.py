@@ -39,7 +39,7 @@ Measurement: main-task test error rate (0.5 threshold) on the clean test rows.
 - CT1a–d, shuffle test (C97 §3.1), one per (problem, extra-task set): CT1a copies/MTL, CT1b
   c93/BLK, CT1c c93/MTL, CT1d hint/MTL. Condition ``…-shuffled`` = the same MTL net with the extra
   tasks' training and halt targets permuted among the rows (one permutation per split,
-  ``mtlmech.controls.shuffled_targets``). Each CT1x is a composite of
+  ``mtlmech.measures.diagnostics.shuffled_targets``). Each CT1x is a composite of
   CT11x (equivalence): paired shuffled − STL lies within ± the margin (``--tost-margin``: a 0.016,
   b 0.020, c 0.020, d 0.036 test error; TOST, ``stats.paired_tost`` — registered as two one-sided
   Wilcoxon tests, changed after the confirmatory run to paired t-tests on the mean for every
@@ -108,16 +108,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.controls import gradient_norm, live_units, masked_spearman, ratio_of_means_ci, shuffled_targets
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
-from mtlmech.probes import hidden_sensitivity, rank_correlation
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.seeding import canonical_json
+from mtlmech.engine.training import TrainSpec
+from mtlmech.measures.diagnostics import gradient_norm, live_units, masked_spearman, ratio_of_means_ci, shuffled_targets
+from mtlmech.measures.probes import hidden_sensitivity, rank_correlation
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.problems.tasks import Splits, as_batch, make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit
-from mtlmech.seeding import canonical_json
+from mtlmech.report import plots
 from mtlmech.stats import (
     ClaimResult,
     mcnemar_exact,
@@ -127,8 +128,7 @@ from mtlmech.stats import (
     paired_wilcoxon,
     wilson_ci,
 )
-from mtlmech.tasks import Splits, as_batch, make_problem
-from mtlmech.training import TrainSpec
+from mtlmech.stats.paired import group_means, paired, paired_claim
 
 NAME = "controls"
 VERSION = 2

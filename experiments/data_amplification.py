@@ -77,18 +77,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.training import TrainSpec
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.amplification import same_labels_as
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult, paired_tost
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
-from mtlmech.trend import constructions_tried, level_contrast, matched_size_bootstrap, per_seed_benefit
+from mtlmech.stats.paired import group_means, paired, paired_claim
+from mtlmech.stats.trend import constructions_tried, level_contrast, matched_size_bootstrap, per_seed_benefit
 
 NAME = "data_amplification"
 VERSION = 2

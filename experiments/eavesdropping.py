@@ -62,18 +62,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.curves import is_non_monotonic
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.training import TrainSpec
+from mtlmech.measures.curves import is_non_monotonic
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult, mcnemar_exact, wilson_ci
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
-from mtlmech.trend import constructions_tried
+from mtlmech.stats.paired import group_means, paired, paired_claim
+from mtlmech.stats.trend import constructions_tried
 
 NAME = "eavesdropping"
 VERSION = 2

@@ -90,19 +90,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.experiment import Experiment, Findings, training_record, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.seeding import numpy_rng
+from mtlmech.engine.training import TrainSpec
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, training_record, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.pipeline.store import skipped
 from mtlmech.problems.inputs_as_outputs import hide_extra_inputs
+from mtlmech.problems.tasks import Splits, make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit
-from mtlmech.seeding import numpy_rng
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult, paired_bootstrap_ci, paired_tost
-from mtlmech.store import skipped
-from mtlmech.tasks import Splits, make_problem
-from mtlmech.training import TrainSpec
+from mtlmech.stats.paired import group_means, paired, paired_claim
 
 NAME = "inputs_as_outputs"
 VERSION = 2

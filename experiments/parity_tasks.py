@@ -46,16 +46,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.training import TrainSpec
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import Condition, Trained, score_rows, train_conditions
-from mtlmech.runner import Unit
+from mtlmech.report import plots
 from mtlmech.stats import holm, paired_bootstrap_ci
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
+from mtlmech.stats.paired import group_means, paired, paired_claim
 
 NAME = "parity_tasks"
 VERSION = 2  # bump when the construction changes; old cache entries are then not reused

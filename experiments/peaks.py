@@ -66,18 +66,18 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats as sps
 
-from mtlmech import plots
-from mtlmech.cli import RunContext
-from mtlmech.experiment import Experiment, Findings, training_record, unit_key
-from mtlmech.nets import NetConfig
-from mtlmech.probes import ablation_sensitivity, hidden_sensitivity, rank_correlation
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.training import TrainSpec
+from mtlmech.measures.probes import ablation_sensitivity, hidden_sensitivity, rank_correlation
+from mtlmech.measures.sharing import group_means, kendall_correlation, pair_values
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, training_record, unit_key
+from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.peaks import ENCODINGS, POSITIONS, peaks_pairs
+from mtlmech.problems.tasks import as_batch, make_problem
 from mtlmech.protocol import Condition, train_conditions
-from mtlmech.runner import Unit
-from mtlmech.sharing import group_means, kendall_correlation, pair_values
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult, mean_ci, paired_wilcoxon
-from mtlmech.tasks import as_batch, make_problem
-from mtlmech.training import TrainSpec
 
 NAME = "peaks"
 VERSION = 2

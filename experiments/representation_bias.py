@@ -90,17 +90,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlmech import plots
-from mtlmech.cli import RunContext
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig, forward
-from mtlmech.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
+from mtlmech.engine.nets import NetConfig, forward
+from mtlmech.engine.seeding import numpy_rng
+from mtlmech.engine.training import BACKENDS, TrainSpec
+from mtlmech.measures.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.representation_bias import FAMILIES, TASKS, RBConstruction
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit
-from mtlmech.seeding import numpy_rng
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult, mcnemar_exact, wilson_ci
-from mtlmech.training import BACKENDS, TrainSpec
 
 NAME = "representation_bias"
 VERSION = 2  # bump when the construction changes; old cache entries are then not reused

@@ -53,17 +53,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtlmech import plots
-from mtlmech.analysis import group_means, paired, paired_claim
-from mtlmech.cli import RunContext
-from mtlmech.controls import scaled_layer_lr
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.nets import NetConfig
+from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.training import TrainResult, TrainSpec, train
+from mtlmech.measures.diagnostics import scaled_layer_lr
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
+from mtlmech.problems.tasks import as_batch, make_problem
 from mtlmech.protocol import Condition, Trained, score_rows, select_on_halt, train_conditions
-from mtlmech.runner import Unit
+from mtlmech.report import plots
 from mtlmech.stats import ClaimResult
-from mtlmech.tasks import as_batch, make_problem
-from mtlmech.training import TrainResult, TrainSpec, train
+from mtlmech.stats.paired import group_means, paired, paired_claim
 
 NAME = "transfer"
 VERSION = 2

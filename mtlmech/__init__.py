@@ -1,11 +1,19 @@
 """mtlmech: Caruana-style multitask-learning mechanism experiments, seed-batched and statistically tested.
 
-Modules: inputs, features, tasks (+ problems/) build synthetic problems; nets, training, protocol
-train STL and MTL nets many seeds at a time; probes, curves, controls, sharing, trend measure what
-they learned; stats, analysis test claims; runner, store, experiment, cli, provenance run and cache
-experiments; plots and report make figures and figures/REPORT.md; suite, console and paths are the
-``mtlmech`` command; results loads saved results (``mtlmech.load``, ``mtlmech.load_claims``); retraining re-trains one
-saved run and returns its nets (``mtlmech.retrain``).
+The library is in layers; each imports only the layers above it in this list (``tests/test_layers.py``
+checks it by reading every import):
+
+- ``engine/``: nets, the two trainers (PyTorch reference and fused C++ kernel), seeding
+- ``problems/``: tasks, input spaces, features and the problem families
+- ``protocol``: learning-rate grids chosen on the halt set, STL/MTL conditions
+- ``measures/``: probes, sharing, curves, the controls' diagnostics
+- ``stats/``: statistical tests, claims and their judgement, paired comparisons, trends
+- ``pipeline/``: command line, experiment driver, runner and cache, outputs, loading and re-training
+- ``report/``: the markdown report, figures, citations
+- ``suite``, ``console``: ``run_all.py`` and the ``mtlmech`` command
+
+``mtlmech.load`` / ``mtlmech.load_claims`` load saved results; ``mtlmech.retrain`` re-trains one saved
+run and returns its nets.
 """
 
 import os
@@ -24,9 +32,9 @@ def __getattr__(name: str):
     """``mtlmech.load``, ``mtlmech.load_claims`` and ``mtlmech.retrain`` (imported on first use: pandas
     and torch load only then)."""
     if name in ("load", "load_claims"):
-        from . import results
+        from .pipeline import results
         return getattr(results, name)
     if name == "retrain":
-        from .retraining import retrain
+        from .pipeline.retraining import retrain
         return retrain
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

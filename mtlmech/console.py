@@ -19,9 +19,9 @@ import math
 import sys
 from pathlib import Path
 
-from .cli import UsageError
-from .experiment import default_out
-from .paths import ENV, project_root, use_root
+from .pipeline.cli import UsageError
+from .pipeline.experiment import default_out
+from .pipeline.paths import ENV, project_root, use_root
 from .suite import HelpFormatter, OneLineParser, discover, listing, run_all
 
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(out: Path, argv: list[str]) -> int:
-    from .report import write_report
+    from .report.markdown import write_report
     if not any(out.glob("*/summary.json")):
         raise UsageError(f"no <experiment>/summary.json under {out}; run experiments first or pass --out DIR")
     path = write_report(out, command=" ".join(["mtlmech", *argv]))
@@ -76,7 +76,7 @@ def _report(out: Path, argv: list[str]) -> int:
 
 
 def _show(name: str, out: Path) -> int:
-    from .results import load_claims
+    from .pipeline.results import load_claims
     summary = out / name / "summary.json"
     claims = load_claims(name, out)
     profile = json.loads(summary.read_text(encoding="utf-8")).get("profile", "?")

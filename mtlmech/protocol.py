@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .nets import as_net_config, forward, init_params
-from .seeding import numpy_rng
-from .tasks import Problem, Splits, as_batch
-from .training import Batch, TrainResult, TrainSpec, train
+from .engine.nets import as_net_config, forward, init_params
+from .engine.seeding import numpy_rng
+from .engine.training import Batch, TrainResult, TrainSpec, train
+from .problems.tasks import Problem, Splits, as_batch
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
 
     With ``select=False`` every grid point is kept (``choices[i]["chosen"]`` marks the halt-set
     choice), e.g. to choose one rate per condition on pilot seeds (:func:`pilot_rates`).
-    ``backend`` picks the trainer (``RunContext.backend``; see :func:`mtlmech.training.train`).
-    ``net`` is a :class:`~mtlmech.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
+    ``backend`` picks the trainer (``RunContext.backend``; see :func:`mtlmech.engine.training.train`).
+    ``net`` is a :class:`~mtlmech.engine.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
     replaces the default per-seed draw (for experiments with their own data). With
     ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
     """

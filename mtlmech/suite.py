@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .checks import check_out, dask_spec
-from .citations import CITATIONS
-from .cli import UsageError, _out_path, check_device
-from .experiment import Experiment, default_out, make_client
-from .paths import project_root, using_root
-from .training import BACKENDS
+from .engine.training import BACKENDS
+from .pipeline.checks import check_out, dask_spec
+from .pipeline.cli import UsageError, _out_path, check_device
+from .pipeline.experiment import Experiment, default_out, make_client
+from .pipeline.paths import project_root, using_root
+from .report.citations import CITATIONS
 
 DOC = """Run every registered experiment and regenerate the figures and REPORT.md.
 
@@ -51,7 +51,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def discover(root: Path | None = None) -> dict[str, Experiment]:
     """name → Experiment for every experiment script under ``<root>/experiments`` (default: the
-    project root, see :mod:`mtlmech.paths`)."""
+    project root, see :mod:`mtlmech.pipeline.paths`)."""
     root = project_root() if root is None else Path(root)
     found = {}
     with using_root(root) as resolved:
@@ -67,7 +67,7 @@ def discover(root: Path | None = None) -> dict[str, Experiment]:
 
 def listing(experiments: dict[str, Experiment]) -> str:
     """The experiments, the registered problems and the citation keys, one per line."""
-    from .tasks import problem_descriptions
+    from .problems.tasks import problem_descriptions
     lines = ["experiments:"]
     lines += [f"  {name:22s} {exp.doc.strip().splitlines()[0]}" for name, exp in experiments.items()]
     lines.append("problems (for experiments/compare.py --problem NAME):")
@@ -102,7 +102,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: str = "run_all.py",
             command: str = "python run_all.py") -> int:
     """Run the suite as ``python run_all.py`` does; ``command`` is recorded in REPORT.md."""
-    from .report import write_report
+    from .report.markdown import write_report
     args = build_parser(prog).parse_args(argv)
     root = project_root() if root is None else Path(root)
     experiments = discover(root)

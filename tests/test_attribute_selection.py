@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtlmech.probes import input_weight_strength
-from mtlmech.tasks import make_problem
+from mtlmech.measures.probes import input_weight_strength
+from mtlmech.problems.tasks import make_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import mtlmech.training
+import mtlmech.engine.training
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
 
 EXPERIMENTS = run_all.discover()
-REAL_TRAIN = mtlmech.training.train
+REAL_TRAIN = mtlmech.engine.training.train
 
 
 class Called(Exception):

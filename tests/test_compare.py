@@ -11,9 +11,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import compare  # noqa: E402
 
 PLUGIN = '''
-from mtlmech.features import and_, differs, linear, or_, var, xor
-from mtlmech.inputs import InputSpace
-from mtlmech.tasks import Problem, Task, register_problem
+from mtlmech.problems.features import and_, differs, linear, or_, var, xor
+from mtlmech.problems.inputs import InputSpace
+from mtlmech.problems.tasks import Problem, Task, register_problem
 
 
 @register_problem("user_pair")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtlmech.engine.training import TrainSpec
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import draw_splits
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 import complexity  # noqa: E402

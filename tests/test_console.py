@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mtlmech import console, paths
-from mtlmech.experiment import default_out
-from mtlmech.runner import LogProgress, Unit, progress_bar, run_units
+from mtlmech import console
+from mtlmech.pipeline import paths
+from mtlmech.pipeline.experiment import default_out
+from mtlmech.pipeline.runner import LogProgress, Unit, progress_bar, run_units
 
 ROOT = Path(__file__).resolve().parent.parent
 

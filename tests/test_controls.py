@@ -1,4 +1,4 @@
-"""Controls (experiments/controls.py, mtlmech/controls.py): the shuffle, the lr multiplier, stuck runs,
+"""Controls (experiments/controls.py, mtlmech/measures/diagnostics.py): the shuffle, the lr multiplier, stuck runs,
 live units, gradient norms, the per-seed width choice and the decay range."""
 
 import sys
@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlmech.controls import (
+from mtlmech.engine.nets import NetConfig, NetSpec, init_params
+from mtlmech.engine.training import Batch, TrainSpec, train
+from mtlmech.measures.diagnostics import (
     gradient_norm,
     live_units,
     masked_spearman,
@@ -19,10 +21,8 @@ from mtlmech.controls import (
     shuffled_targets,
     stuck_runs,
 )
-from mtlmech.nets import NetConfig, NetSpec, init_params
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import train_conditions
-from mtlmech.tasks import make_problem
-from mtlmech.training import Batch, TrainSpec, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 import controls  # noqa: E402

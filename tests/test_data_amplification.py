@@ -1,4 +1,4 @@
-"""Constructions of the data-amplification problems and the trend measures (mtlmech.trend)."""
+"""Constructions of the data-amplification problems and the trend measures (mtlmech.stats.trend)."""
 
 import json
 import sys
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mtlmech.problems.amplification import same_labels_as
-from mtlmech.tasks import make_problem
-from mtlmech.trend import level_contrast, matched_size, matched_size_bootstrap, per_seed_benefit, slope_test
+from mtlmech.problems.tasks import make_problem
+from mtlmech.stats.trend import level_contrast, matched_size, matched_size_bootstrap, per_seed_benefit, slope_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlmech.curves import is_non_monotonic
-from mtlmech.tasks import make_problem
+from mtlmech.measures.curves import is_non_monotonic
+from mtlmech.problems.tasks import make_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 

@@ -12,14 +12,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import mtlmech.checks
-from mtlmech import plots
-from mtlmech.outputs import COMMIT, MANIFEST, STAGING, FolderLock, OutputSet, recover, verify
+import mtlmech.pipeline.checks
+from mtlmech.engine.training import TrainSpec
+from mtlmech.pipeline.outputs import COMMIT, MANIFEST, STAGING, FolderLock, OutputSet, recover, verify
+from mtlmech.pipeline.runner import Unit, run_units
+from mtlmech.pipeline.store import (
+    CorruptCacheWarning,
+    SeedCache,
+    _checksum,
+    atomic_write_text,
+    clean_stale_tmp,
+    skipped,
+)
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit, run_units
-from mtlmech.store import CorruptCacheWarning, SeedCache, _checksum, atomic_write_text, clean_stale_tmp, skipped
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
+from mtlmech.report import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,7 +66,7 @@ def test_there_are_at_least_40_cases_across_experiments_and_run_all():
 
 @pytest.mark.parametrize("target", ["parity_tasks", "run_all"])
 def test_a_full_disk_is_refused_before_training(target, tmp_path, monkeypatch):
-    monkeypatch.setattr(mtlmech.checks.shutil, "disk_usage", lambda _: type("U", (), {"free": 1 << 20})())
+    monkeypatch.setattr(mtlmech.pipeline.checks.shutil, "disk_usage", lambda _: type("U", (), {"free": 1 << 20})())
     result = run_case(target, [], tmp_path, TARGETS)
     assert handled(result, "--out") and "free" in result["lines"][0], result
 
@@ -128,7 +135,7 @@ def test_outputs_commit_as_one_unit_and_a_kill_at_either_side_of_the_commit_poin
     stage = third.begin()
     (stage / "runs.csv").write_text("a\n1\n2\n")
     (stage / "summary.json").write_text('{"n_runs": 2}')
-    manifest = {"format": 1, "rows": 2, "files": {n: __import__("mtlmech.outputs").outputs.digest(stage / n)
+    manifest = {"format": 1, "rows": 2, "files": {n: __import__("mtlmech.pipeline.outputs").pipeline.outputs.digest(stage / n)
                                                    for n in ("runs.csv", "summary.json")}}
     (out / COMMIT).write_text(json.dumps(manifest))
     os.replace(stage / "runs.csv", out / "runs.csv")          # one rename done, then the kill
@@ -344,7 +351,7 @@ def test_a_net_blown_into_saturation_is_flagged_though_its_loss_is_finite():
 
 
 def test_saturation_is_counted_in_the_training_record():
-    from mtlmech.experiment import training_record
+    from mtlmech.pipeline.experiment import training_record
     runs = pd.DataFrame({"unit": "u", "seed": [0, 0, 1, 2], "condition": "STL", "trained_tasks": "T",
                          "task": ["T", "T2", "T", "T"], "saturated": [False, True, None, False],
                          "diverged": False, "stopped_by": "patience"})
@@ -373,7 +380,7 @@ def test_the_local_cluster_serves_no_dashboard():
     import urllib.error
     import urllib.request
 
-    from mtlmech.experiment import make_client
+    from mtlmech.pipeline.experiment import make_client
     client = make_client("local:1")
     try:
         port = client.cluster.scheduler.http_server.port

@@ -1,4 +1,4 @@
-"""The fused per-member trainer (mtlmech.fused) against the PyTorch reference trainer.
+"""The fused per-member trainer (mtlmech.engine.fused) against the PyTorch reference trainer.
 
 Every experiment's net shape is trained by both paths from the same initial weights: weights must
 agree to 1e-5 in float32. Best epochs, stop epochs, stopping reasons and divergence epochs must be
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from mtlmech import fused
-from mtlmech.nets import NetSpec, init_params
-from mtlmech.training import Batch, TrainSpec, train
+from mtlmech.engine import fused
+from mtlmech.engine.nets import NetSpec, init_params
+from mtlmech.engine.training import Batch, TrainSpec, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_trainer  # noqa: E402

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from mtlmech.cli import RunContext
-from mtlmech.inputs import BinaryCode
-from mtlmech.nets import NetConfig, NetSpec, init_params
+from mtlmech.engine.nets import NetConfig, NetSpec, init_params
+from mtlmech.engine.training import TrainSpec, train
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.problems.inputs import BinaryCode
 from mtlmech.problems.inputs_as_outputs import hide_extra_inputs
+from mtlmech.problems.tasks import Splits, as_batch, make_problem
 from mtlmech.protocol import train_conditions
-from mtlmech.tasks import Splits, as_batch, make_problem
-from mtlmech.training import TrainSpec, train
 
 spec = importlib.util.spec_from_file_location("io_exp", Path(__file__).parent.parent / "experiments" / "inputs_as_outputs.py")
 io_exp = importlib.util.module_from_spec(spec)

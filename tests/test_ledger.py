@@ -1,12 +1,12 @@
 """Every claim ID an experiment declares is in the claims ledger docs/CLAIMS.md, and every source
-key a claim cites is a known reference (mtlmech/citations.py, docs/SOURCES.md)."""
+key a claim cites is a known reference (mtlmech/report/citations.py, docs/SOURCES.md)."""
 
 import ast
 import json
 import re
 from pathlib import Path
 
-from mtlmech.citations import CITATIONS, cited
+from mtlmech.report.citations import CITATIONS, cited
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = ROOT / "docs" / "CLAIMS.md"
@@ -67,6 +67,6 @@ def test_every_cited_source_is_a_known_reference():
                for c in json.loads(path.read_text())["claims"]}
     assert sources
     unknown = sorted(s for s in sources if s.split()[0].rstrip(";,") != "none" and not cited(s))
-    assert not unknown, f"claim sources that cite no key of mtlmech/citations.py: {unknown}"
+    assert not unknown, f"claim sources that cite no key of mtlmech/report/citations.py: {unknown}"
     text = (ROOT / "docs" / "SOURCES.md").read_text()
     assert all(f"| {key} |" in text for key in CITATIONS), "docs/SOURCES.md must list every citation key"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtlmech.controls import snapshot_metric
+from mtlmech.engine.training import TrainSpec
+from mtlmech.measures.diagnostics import snapshot_metric
+from mtlmech.problems.tasks import make_problem
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.tasks import make_problem
-from mtlmech.training import TrainSpec
 
 
 def test_snapshot_metric_per_task_and_shared():
@@ -48,7 +48,7 @@ def test_loss_weight_scales_that_output_only():
     assert conds[1].weight_of("extra") == 0.25 and conds[1].weight_of("main") == 1.0 and conds[0].weight_of("x") == 0.0
     tr = train_conditions(p, conds, [0], key=("t",), n_train=32, n_halt=16, n_test=16, net=dict(hidden=(5,)),
                           train_spec=TrainSpec(epochs=1, lr=0.5, momentum=0.0))
-    from mtlmech.nets import init_params
+    from mtlmech.engine.nets import init_params
     start = init_params(tr.result.spec, [("t", 0), ("t", 0)])
     w_step = tr.result.final[2] - start[2]                     # hidden→output weights (B, H, K)
     torch.testing.assert_close(w_step[1][:, 1], 0.25 * w_step[0][:, 1])

@@ -6,12 +6,12 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from mtlmech.inputs import BinaryCode, ThermometerCode
-from mtlmech.nets import NetSpec
-from mtlmech.probes import ablation_sensitivity, hidden_sensitivity, rank_correlation
+from mtlmech.engine.nets import NetSpec
+from mtlmech.measures.probes import ablation_sensitivity, hidden_sensitivity, rank_correlation
+from mtlmech.measures.sharing import group_means, kendall_correlation, pair_values
+from mtlmech.problems.inputs import BinaryCode, ThermometerCode
 from mtlmech.problems.peaks import peaks_pairs, peaks_triples
-from mtlmech.sharing import group_means, kendall_correlation, pair_values
-from mtlmech.tasks import make_problem
+from mtlmech.problems.tasks import make_problem
 
 
 def test_numbering_matches_c97():

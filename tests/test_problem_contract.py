@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from mtlmech.probes import agreement, outputs_on
+from mtlmech.engine.seeding import numpy_rng
+from mtlmech.engine.training import TrainSpec
+from mtlmech.measures.probes import agreement, outputs_on
+from mtlmech.pipeline.runner import Unit, run_units
+from mtlmech.problems.tasks import load_plugin, make_problem, problem_names
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.runner import Unit, run_units
-from mtlmech.seeding import numpy_rng
-from mtlmech.tasks import load_plugin, make_problem, problem_names
-from mtlmech.training import TrainSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 load_plugin(ROOT / "docs" / "examples" / "xor_pair.py")

@@ -6,13 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from mtlmech.cli import RunContext
-from mtlmech.experiment import unit_key
-from mtlmech.features import Feature, and_, or_, var, xor
-from mtlmech.inputs import InputSpace
+from mtlmech.engine.training import TORCH_TRAINER_VERSION, TrainSpec
+from mtlmech.pipeline.cli import RunContext
+from mtlmech.pipeline.experiment import unit_key
+from mtlmech.problems.features import Feature, and_, or_, var, xor
+from mtlmech.problems.inputs import InputSpace
+from mtlmech.problems.tasks import Dataset, Problem, Splits, Task
 from mtlmech.protocol import Condition, score_rows, train_conditions
-from mtlmech.tasks import Dataset, Problem, Splits, Task
-from mtlmech.training import TORCH_TRAINER_VERSION, TrainSpec
 
 
 def pair(first: int = 0, fn=None) -> Problem:

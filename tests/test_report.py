@@ -5,8 +5,8 @@ import json
 import re
 from pathlib import Path
 
-from mtlmech.citations import CITATIONS
-from mtlmech.report import MAX_LIST_ITEMS, MAX_TABLE_ROWS, build_report, render_value
+from mtlmech.report.citations import CITATIONS
+from mtlmech.report.markdown import MAX_LIST_ITEMS, MAX_TABLE_ROWS, build_report, render_value
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlmech.cli import RunContext
-from mtlmech.nets import NetSpec
-from mtlmech.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
+from mtlmech.engine.nets import NetSpec
+from mtlmech.measures.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
+from mtlmech.pipeline.cli import RunContext
 from mtlmech.problems.representation_bias import FAMILIES, RBConstruction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import mtlmech
-from mtlmech.results import flatten, load, load_claims
-from mtlmech.runner import Unit
+from mtlmech.pipeline.results import flatten, load, load_claims
+from mtlmech.pipeline.runner import Unit
 
 
 @pytest.fixture(scope="module")

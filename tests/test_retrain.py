@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import mtlmech
+from mtlmech.pipeline.retraining import RetrainError, _unit_hash, config_from_dict, same_value
 from mtlmech.protocol import Trained, score_rows
-from mtlmech.retraining import RetrainError, _unit_hash, config_from_dict, same_value
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -84,8 +84,8 @@ def test_compare_runs_retrain_with_their_probe_scores(tmp_path):
 
 TOY = '''
 from dataclasses import dataclass
-from mtlmech.experiment import Experiment, Findings, unit_key
-from mtlmech.runner import Unit
+from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.runner import Unit
 
 @dataclass(frozen=True)
 class Config:
@@ -105,7 +105,7 @@ EXPERIMENT = Experiment(name="toy", doc="A toy.", config_cls=Config, profiles={"
 def test_an_experiment_without_train_says_it_cannot_retrain(tmp_path):
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "toy.py").write_text(TOY)
-    from mtlmech.retraining import find_experiment
+    from mtlmech.pipeline.retraining import find_experiment
     toy = find_experiment("toy", root=tmp_path)
     assert toy.main(["--out", str(tmp_path / "out"), "--no-progress"]) == 0
     unit = pd.read_csv(tmp_path / "out" / "toy" / "runs.csv")["unit"].iloc[0]

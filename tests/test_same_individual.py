@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mtlmech.engine.training import TrainSpec
 from mtlmech.protocol import draw_splits
-from mtlmech.training import TrainSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 import same_individual as si  # noqa: E402

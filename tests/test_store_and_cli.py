@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtlmech.runner import Unit, run_units
-from mtlmech.store import CorruptCacheWarning, SeedCache, atomic_write_text
+from mtlmech.pipeline.runner import Unit, run_units
+from mtlmech.pipeline.store import CorruptCacheWarning, SeedCache, atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))

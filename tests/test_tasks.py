@@ -3,10 +3,22 @@
 import numpy as np
 import pytest
 
-from mtlmech.features import and_, differs, equals, if_then_else, linear, not_, or_, parity, sigmoid, threshold, var
-from mtlmech.inputs import BinaryCode, InputSpace, ThermometerCode
-from mtlmech.seeding import numpy_rng
-from mtlmech.tasks import Problem, Task, make_problem, problem_names, register_problem
+from mtlmech.engine.seeding import numpy_rng
+from mtlmech.problems.features import (
+    and_,
+    differs,
+    equals,
+    if_then_else,
+    linear,
+    not_,
+    or_,
+    parity,
+    sigmoid,
+    threshold,
+    var,
+)
+from mtlmech.problems.inputs import BinaryCode, InputSpace, ThermometerCode
+from mtlmech.problems.tasks import Problem, Task, make_problem, problem_names, register_problem
 
 Z = np.array([[0, 0, 0], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=float)
 

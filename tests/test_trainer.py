@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from mtlmech.nets import NetSpec, init_params
-from mtlmech.training import Batch, TrainSpec, minibatch_order, train
+from mtlmech.engine.nets import NetSpec, init_params
+from mtlmech.engine.training import Batch, TrainSpec, minibatch_order, train
 
 SPEC = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,))
 
@@ -87,7 +87,7 @@ def test_matches_plain_pytorch_sgd_reference(batch_size):
     shuffle = None
     for m in range(n):
         if batch_size is not None:
-            from mtlmech.seeding import int_key
+            from mtlmech.engine.seeding import int_key
             key = torch.tensor([int_key(*keys[m], "shuffle")])
             shuffle = lambda epoch, key=key: minibatch_order(key, epoch, data.n_rows)[0]
         ref = reference_loop(data.x[m], data.y[m], data.mask[m], weights[m], [p[m] for p in params], ts,

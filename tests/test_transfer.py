@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlmech.training import TrainSpec
+from mtlmech.engine.training import TrainSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 import transfer  # noqa: E402

@@ -4,9 +4,9 @@ Register it by importing this file: ``python experiments/compare.py --plugin doc
 --problem xor_pair``. Nothing in the library needs editing.
 """
 
-from mtlmech.features import and_, or_, var, xor
-from mtlmech.inputs import InputSpace
-from mtlmech.tasks import Problem, Task, register_problem
+from mtlmech.problems.features import and_, or_, var, xor
+from mtlmech.problems.inputs import InputSpace
+from mtlmech.problems.tasks import Problem, Task, register_problem
 
 
 @register_problem("xor_pair")

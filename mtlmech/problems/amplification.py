@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..features import Feature, and_, linear, not_, or_, parity, threshold, var, xor
-from ..inputs import InputSpace
-from ..tasks import Dataset, Problem, Splits, Task, register_problem
+from .features import Feature, and_, linear, not_, or_, parity, threshold, var, xor
+from .inputs import InputSpace
+from .tasks import Dataset, Problem, Splits, Task, register_problem
 
 # Sign patterns of the related tasks' weight vectors over the relevant inputs in
 # ``attribute_selection``: row j is task j (T0 is the main task). Rows 0-3 are the 4×4 Hadamard

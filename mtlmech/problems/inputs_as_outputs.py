@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features import Feature, linear, sigmoid, var
-from ..inputs import BinaryCode, InputSpace
-from ..tasks import Problem, Splits, Task, register_problem
+from .features import Feature, linear, sigmoid, var
+from .inputs import BinaryCode, InputSpace
+from .tasks import Problem, Splits, Task, register_problem
 
 EXTRAS = ("F2", "EF")
 VARIANTS = ("in", "out", "both")

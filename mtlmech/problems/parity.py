@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..features import and_, not_, or_, parity, var
-from ..inputs import InputSpace
-from ..tasks import Problem, Task, register_problem
+from .features import and_, not_, or_, parity, var
+from .inputs import InputSpace
+from .tasks import Problem, Task, register_problem
 
 
 @register_problem("c93_parity")

@@ -12,9 +12,9 @@ from itertools import combinations, permutations
 
 import numpy as np
 
-from ..features import if_then_else, var
-from ..inputs import BinaryCode, InputSpace, ThermometerCode
-from ..tasks import Problem, Task, register_problem
+from .features import if_then_else, var
+from .inputs import BinaryCode, InputSpace, ThermometerCode
+from .tasks import Problem, Task, register_problem
 
 LETTERS = "ABCDEF"
 ENCODINGS = ("binary", "thermometer")

@@ -64,8 +64,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import require_memory
-from ..tasks import Dataset, Splits
+from ..engine.resources import require_memory
+from .tasks import Dataset, Splits
 
 FAMILIES = ("disjoint", "overlap", "data", "silent", "fixed")
 KNOBLESS = ("silent", "fixed")   # families without a preference knob (pref must be 1)

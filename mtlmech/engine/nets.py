@@ -3,7 +3,7 @@
 A *member* is one network (one seed × one condition). Parameters are a flat list
 ``[W1, b1, W2, b2, ...]`` with ``W`` of shape ``(B, fan_in, fan_out)`` and ``b`` of shape
 ``(B, fan_out)``. All members share one architecture; STL and MTL differ only in which outputs
-carry loss (``task_weights`` in :mod:`mtlmech.training`), so both run in one tensor program.
+carry loss (``task_weights`` in :mod:`mtlmech.engine.training`), so both run in one tensor program.
 Every operation acts on each member's slice alone (batched matmuls and elementwise ops), so a
 member's numbers do not depend on which other members share its batch.
 """

@@ -1,4 +1,4 @@
-"""Sharing between the outputs of one net, beyond :mod:`mtlmech.probes`: Kendall's rank correlation
+"""Sharing between the outputs of one net, beyond :mod:`mtlmech.measures.probes`: Kendall's rank correlation
 between sensitivity vectors (a check on Spearman) and averages of a pair statistic over groups of
 task pairs (e.g. by the number of variables two tasks share, C97 Fig. 5)."""
 

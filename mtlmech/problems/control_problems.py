@@ -13,9 +13,9 @@
 
 from __future__ import annotations
 
-from ..features import constant, if_then_else, linear, or_, parity, threshold, var
-from ..inputs import InputSpace
-from ..tasks import Problem, Task, make_problem, register_problem
+from .features import constant, if_then_else, linear, or_, parity, threshold, var
+from .inputs import InputSpace
+from .tasks import Problem, Task, make_problem, register_problem
 
 
 def majority(bits: tuple[int, ...]):

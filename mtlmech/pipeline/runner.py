@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from .seeding import stable_hash
+from ..engine.seeding import stable_hash
 from .store import SeedCache
 
 SeedRecords = dict[int, dict]  # seed -> {"rows": [dict, ...], "extra": {...}}

@@ -1,6 +1,6 @@
 """The fused per-member trainer: one member's whole run in one compiled call, its data in cache.
 
-:func:`mtlmech.training.train` uses this path (``backend="auto"``) for one-hidden-layer,
+:func:`mtlmech.engine.training.train` uses this path (``backend="auto"``) for one-hidden-layer,
 full-batch nets on the CPU; everything else runs in the PyTorch trainer, which stays the
 reference (``tests/test_fused.py`` checks this path against it on every experiment's net shape).
 
@@ -60,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .common import TrainResult, loss_weights
 
 KERNEL_VERSION = 3   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
@@ -122,7 +124,7 @@ def _executor(n: int) -> ThreadPoolExecutor:
 def structure_unsupported(n_hidden_layers: int, batch_size: int | None, device: str = "cpu") -> str | None:
     """Why the fused path cannot apply to this kind of net and training (``None`` when it can):
     the part of :func:`unsupported` known before any data exists, which cache keys use
-    (:func:`mtlmech.training.resolve_backend`)."""
+    (:func:`mtlmech.engine.training.resolve_backend`)."""
     if n_hidden_layers != 1:
         return f"{n_hidden_layers} hidden layers (the fused kernel has exactly one)"
     if batch_size is not None:   # even batch_size ≥ rows: the key does not know the row count
@@ -291,11 +293,9 @@ def curve_epochs(epochs: int, eval_every: int) -> list[int]:
 
 def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, lr: torch.Tensor,
                 weight_decay: torch.Tensor, layer_lr: torch.Tensor, halt=None, test=None, threads: int | None = None):
-    """The fused path of :func:`mtlmech.training.train`, which resolves the per-member settings
+    """The fused path of :func:`mtlmech.engine.training.train`, which resolves the per-member settings
     (``task_weights`` (B, K), ``lr`` (B,), ``weight_decay`` (B,), ``layer_lr`` (B, 2)) and checks
     :func:`unsupported` first. Returns a ``TrainResult`` with ``backend="fused"``."""
-    from .training import TrainResult, loss_weights
-
     ts = train_spec
     n_members, n_in, n_hid = params[0].shape
     n_out = spec.n_outputs

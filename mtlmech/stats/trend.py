@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .stats import CI_LEVEL
+from .tests import CI_LEVEL
 
 
 def per_seed_benefit(runs: pd.DataFrame, *, metric: str, treatment: str, control: str, by: Sequence[str],

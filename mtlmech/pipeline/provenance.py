@@ -25,7 +25,7 @@ CODE_PATHS = ("mtlmech", "experiments", "run_all.py", "pyproject.toml")   # outp
 
 def git_state(root: Path | None = None) -> dict[str, Any]:
     """Commit hash and whether the *code* has uncommitted changes (None outside git), of the project
-    (:mod:`mtlmech.paths`), not of wherever the package is installed. Outputs under figures/ do not
+    (:mod:`mtlmech.pipeline.paths`), not of wherever the package is installed. Outputs under figures/ do not
     count: an experiment writing its results must not make the next one look as if it ran on
     modified code."""
     root = root or _project()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .nets import NetSpec, as_batched, forward
+from ..engine.nets import NetSpec, as_batched, forward
 
 LABEL_MIXED = "mixed"
 

@@ -1,4 +1,4 @@
-// The fused per-member trainer's kernel (mtlmech/fused.py builds it with torch's extension
+// The fused per-member trainer's kernel (mtlmech/engine/fused.py builds it with torch's extension
 // machinery and calls it through ctypes): each member's whole run (all epochs, halt checks,
 // snapshots, stopping) for a one-hidden-layer full-batch net, members one after another.
 //
@@ -365,7 +365,7 @@ void sgd(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ v, int64_t 
 
 }  // namespace
 
-// Everything one call needs; Python fills it (mtlmech.fused). Data arrays are (1 or B, width, np).
+// Everything one call needs; Python fills it (mtlmech.engine.fused). Data arrays are (1 or B, width, np).
 struct Args {
     int64_t n_members, n_in, n_hid, n_out;
     int64_t n, np, batched_x, batched_y;                 // training rows, padded rows

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .stats import ClaimResult, mean_ci, paired_bootstrap_ci, paired_wilcoxon
+from .claims import ClaimResult
+from .tests import mean_ci, paired_bootstrap_ci, paired_wilcoxon
 
 
 def _count(value) -> int | None:

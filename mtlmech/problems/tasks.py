@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine.seeding import canonical_json, numpy_rng
+from ..engine.training import Batch
 from .features import Feature
 from .inputs import InputSpace
-from .seeding import canonical_json, numpy_rng
-from .training import Batch
 
 TASK_KINDS = ("bool", "real")
 
@@ -239,7 +239,7 @@ def register_problem(name: str) -> Callable:
 
 
 def _load_builtin_problems() -> None:
-    from . import problems
+    from .. import problems
     for module in pkgutil.iter_modules(problems.__path__):
         importlib.import_module(f"{problems.__name__}.{module.name}")
 

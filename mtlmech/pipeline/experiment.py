@@ -20,20 +20,20 @@ from typing import Any
 
 import pandas as pd
 
+from ..engine.seeding import canonical_json
+from ..engine.training import resolve_backend
+from ..stats import ClaimResult, judge
 from . import cli
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import DATA_FILES, FolderLock, OutputSet, read_runs, recover, verify
 from .paths import project_root
 from .provenance import provenance, relative_args
 from .runner import Unit, run_units
-from .seeding import canonical_json
-from .stats import ClaimResult, judge
 from .store import atomic_write_json, atomic_write_text, clean_stale_tmp
-from .training import resolve_backend
 
 
 def __getattr__(name: str) -> Any:
-    """``REPO_ROOT``: the project root (:mod:`mtlmech.paths`), never where the package is installed."""
+    """``REPO_ROOT``: the project root (:mod:`mtlmech.pipeline.paths`), never where the package is installed."""
     if name == "REPO_ROOT":
         return project_root()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -57,7 +57,7 @@ def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, ex
     """The cache key of one unit: experiment, construction version, the config minus sweep lists
     and analysis-only fields (``exclude``), the sweep point, and what the computation receives
     besides: the device type, the seed stream and trainer backend (given a
-    :class:`~mtlmech.cli.RunContext`) and the fingerprint of each problem it trains on
+    :class:`~mtlmech.pipeline.cli.RunContext`) and the fingerprint of each problem it trains on
     (``problem``: a Problem or a list of them), so that changing what a feature computes changes
     the key."""
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
@@ -135,7 +135,7 @@ def v1_comparison(claims: list[ClaimResult], reasons: dict[str, str]) -> dict[st
 
 def default_out(profile: str, root: Path | None = None) -> Path:
     """figures/ for the full profile (committed), results/quick/ for the quick one (never committed),
-    under ``root`` (default: the project root, see :mod:`mtlmech.paths`)."""
+    under ``root`` (default: the project root, see :mod:`mtlmech.pipeline.paths`)."""
     return (root or project_root()) / ("figures" if profile == "full" else "results/quick")
 
 
@@ -223,7 +223,7 @@ class Experiment:
     def prepare(self, argv: list[str] | None = None) -> tuple[Any, cli.RunOptions, Path, list[Unit]]:
         """Everything checked before anything is written or trained: flags, config, units (the
         problems they build), that the results fit in memory and the output folder is writable
-        with room on its disk. Bad input raises a one-line :class:`~mtlmech.cli.UsageError`."""
+        with room on its disk. Bad input raises a one-line :class:`~mtlmech.pipeline.cli.UsageError`."""
         cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
         outdir = self.outdir(cfg, opts)
         n_seeds = opts.seeds if opts.seed_ids is None else len(opts.seed_ids)

@@ -15,7 +15,7 @@ the nested ``train.*`` / ``net.*`` fields and the version-1 flat fields (``lr``,
 
 Anything a rule cannot express (a size that must be in a sweep, parity bits within the input)
 belongs in the Config's ``__post_init__`` or the problem factory; the driver then names the flag
-that caused the error (:func:`mtlmech.experiment.Experiment.prepare`).
+that caused the error (:func:`mtlmech.pipeline.experiment.Experiment.prepare`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli import UsageError
-
-
-class ResourceError(ValueError):
-    """A requested size does not fit this machine (memory or disk)."""
-
+from ..engine.resources import ResourceError, human_bytes, require_memory
+from .errors import UsageError
 
 # ---------------------------------------------------------------------------------------------
 # value rules by field name
@@ -84,38 +80,6 @@ def check_value(dest: str, value: Any) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # sizes: memory and disk
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable``; total memory elsewhere)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
-def require_memory(nbytes: float, what: str) -> None:
-    """Raise :class:`ResourceError` when ``what`` (e.g. "n_irrelevant=40: 2^46 patterns") would need
-    more memory than is available — before anything tries to allocate it."""
-    have = available_memory()
-    if nbytes > have:
-        raise ResourceError(f"{what} would need about {human_bytes(nbytes)} of memory; "
-                            f"{human_bytes(have)} is available")
-
 
 RECORD_BYTES = 4096      # in memory per (unit, seed) result: row dicts, then the runs DataFrame
 DISK_BYTES = 2048        # on disk per (unit, seed): cache shard entry plus runs.csv rows

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .store import temp_path  # noqa: E402
+from ..pipeline.store import temp_path  # noqa: E402
 
 PALETTE = {"STL": "#1f77b4", "MTL": "#d62728"}
 

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
+
 PROFILES = ("quick", "full")
 _UNSET = object()   # a config flag not given on the command line (``none`` is a value)
-
-
-class UsageError(Exception):
-    """Bad user input: reported as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -36,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .seeding import canonical_json
+from ..engine.seeding import canonical_json
 
 FORMAT = 2
 _PAYLOAD = ', "payload": '   # what precedes the payload text in a format-2 shard

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .tasks import Dataset, Problem, Splits
+from ..problems.tasks import Dataset, Problem, Splits
 
 SPLITS_SHUFFLED = ("train", "halt")
 
@@ -91,12 +91,12 @@ def snapshot_metric(halt: np.ndarray, metric: np.ndarray, trained: np.ndarray, s
 def live_units(spec, params: list, x, *, min_sd: float = 0.01, rel: float = 0.01) -> np.ndarray:
     """Boolean (B, H): hidden units that are alive — their activation varies over the rows ``x``
     (standard deviation ≥ ``min_sd``) and some output relies on them (sensitivity ≥ ``rel`` × that
-    output's largest unit sensitivity, :func:`mtlmech.probes.hidden_sensitivity`). Weight decay
+    output's largest unit sensitivity, :func:`mtlmech.measures.probes.hidden_sensitivity`). Weight decay
     kills units (outgoing weights → 0, or saturated constant activations); ranking dead units
     against each other inflates a rank correlation of sensitivities without any sharing."""
     import torch
 
-    from .nets import as_batched, forward
+    from ..engine.nets import as_batched, forward
     from .probes import hidden_sensitivity
     with torch.no_grad():
         h = forward(spec, params, as_batched(x, params[0].shape[0]))[-2]       # (B, n, H)
@@ -127,7 +127,7 @@ def gradient_norm(spec, params: list, x, y, task_weight) -> np.ndarray:
     the loss is where a run stopped."""
     import torch
 
-    from .nets import as_batched, loss_and_grads
+    from ..engine.nets import as_batched, loss_and_grads
     with torch.no_grad():
         b = params[0].shape[0]
         xb, yb = as_batched(x, b), as_batched(y, b)
