@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -118,8 +119,14 @@ def test_non_editable_install_runs_from_a_fresh_copy(tmp_path, parity_tiny):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, clone / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(clone),
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")], check=True,
-                   timeout=300)
+    # The venv sees this interpreter's packages (torch, pandas, ...) through a .pth file naming its
+    # site-packages: `venv --system-site-packages` would give it the *base* interpreter's packages
+    # instead, which lack them when the tests run inside a venv (as the README's install makes).
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
+    venv_site = subprocess.run([tmp_path / "venv" / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (Path(venv_site) / "_mtlmech_test_parent.pth").write_text("".join(f"{d}\n" for d in ours))
     wheel = next((tmp_path / "dist").glob("mtlmech-*.whl"))
     subprocess.run([tmp_path / "venv" / "bin" / "pip", "install", "-q", "--no-deps", wheel], check=True,
                    capture_output=True, timeout=300)
