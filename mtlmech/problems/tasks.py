@@ -339,22 +339,56 @@ def _namespace(obj: object) -> dict:
     return {}
 
 
+def _imported_files(path: Path, source: bytes) -> list[Path]:
+    """The .py files of the modules a source file imports (``import x``, ``from x import y``), as far as
+    they can be found without running anything new (modules already loaded, or found on the path)."""
+    import ast
+    import importlib.util as util
+    import sys as _sys
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError):
+        return []
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    files = []
+    for name in sorted(names):
+        module = _sys.modules.get(name)
+        origin = getattr(module, "__file__", None) if module is not None else None
+        if origin is None and module is None and "." not in name:
+            try:
+                spec = util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            origin = spec.origin if spec is not None else None
+        if origin and str(origin).endswith(".py") and Path(origin).is_file():
+            files.append(Path(origin).resolve())
+    return files
+
+
 def plugin_source(factory: Callable) -> str:
     """The SHA-256 of a plugin factory's source: the file defining it and, transitively, every .py
-    file it imports from outside the library (a helper module next to the plugin), each by content."""
+    file it imports from outside the library (a helper module next to the plugin: found from its
+    import statements and from the functions, classes and modules in its namespace), each by content."""
     library = _library_dirs()
     seen: dict[Path, bytes] = {}
     todo: list[object] = [factory]
     while todo and len(seen) < 200:
         obj = todo.pop()
-        path = _source_file(obj)
+        path = obj if isinstance(obj, Path) else _source_file(obj)
         if path is None or path in seen or any(path.is_relative_to(d) for d in library):
             continue
         try:
             seen[path] = path.read_bytes()
         except OSError:
             continue
-        namespace = _namespace(obj)
+        todo.extend(_imported_files(path, seen[path]))
+        namespace = _namespace(obj) if not isinstance(obj, Path) else {}
         if not namespace and isinstance(obj, type):   # a class: the module it was defined in, where loaded
             import sys as _sys
             module = _sys.modules.get(obj.__module__)
