@@ -410,7 +410,8 @@ def test_report_into_a_folder_it_cannot_write_is_one_line(out, capsys, monkeypat
 
 @pytest.mark.slow
 def test_an_edited_plugin_gets_its_own_compare_folder(tmp_path, capsys):
-    from test_compare import TINY as CMP, write
+    from test_compare import TINY as CMP
+    from test_compare import write
     plugin = write(tmp_path / "user_pair.py", first=0)
     args = CMP + ["--plugin", str(plugin), "--out", str(tmp_path / "out")]
     assert compare.TOOL.main(args) == 0

@@ -28,7 +28,6 @@ from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeo
 from .outputs import (
     DATA_FILES,
     FolderLock,
-    OutputsError,
     OutputSet,
     digest,
     read_manifest,

@@ -19,7 +19,6 @@ the machine changed since the results were written) is an error, unless ``check=
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
