@@ -331,7 +331,7 @@ class Experiment:
             try:
                 runs = read_runs(outdir / "runs.csv")
                 manifest = read_manifest(outdir)
-                problems = verify(outdir, rows=len(runs), manifest=manifest)
+                problems = verify(outdir, (*DATA_FILES, "summary.json"), rows=len(runs), manifest=manifest)
             except (ValueError, OSError, pd.errors.ParserError) as exc:
                 problems = [f"runs.csv is unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"]
                 manifest = None
