@@ -267,8 +267,8 @@ class Experiment:
                     except OSError:
                         pass
                     where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-                    raise cli.UsageError(f"--out: writing in {outdir} failed{where}: {exc.strerror or exc}; "
-                                         f"the outputs committed there before are unchanged") from None
+                    raise cli.UsageError(f"--out: {outdir}: {exc.strerror or exc}{where}; the outputs committed "
+                                         f"there before are unchanged") from None
         except cli.UsageError as exc:   # incl. FolderBusy: another run holds the folder
             print(f"error: {exc}", file=sys.stderr)
             return 2
