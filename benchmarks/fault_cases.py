@@ -10,6 +10,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Plugins that break the problem contract: name -> (the factory's body, what the error line must name).
+# Each file registers problem ``p_<name>`` on 8 bit inputs; ``{TASKS}`` etc. are filled in by make_files.
+_HEAD = """import sys
+import numpy as np
+from mtlmech.problems.features import Feature, var, xor
+from mtlmech.problems.inputs import InputSpace
+from mtlmech.problems.tasks import Problem, Task, register_problem
+"""
+BAD_PLUGINS: dict[str, tuple[str, str]] = {
+    "probe_two_columns": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', var(0)), Task('U', var(1))), "
+                          "probes={'wide': Feature('wide', lambda z: z[:, :2])})", "probe wide"),
+    "no_return": ("Problem(name=NAME, inputs=BITS, tasks=(Task('T', var(0)),))", "returned None"),
+    "returns_string": ("return 'a problem'", "returned a str"),
+    "factory_raises": ("raise RuntimeError('the factory broke')", "the factory broke"),
+    "feature_raises": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', var(0)),), "
+                       "features={'boom': Feature('boom', lambda z: 1 / 0)})", "feature boom"),
+    "keyboard_interrupt": ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+    "sys_exit": ("sys.exit(0)", "sys.exit(0)"),
+    "plain_lambda_target": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', lambda z: z[:, 0]),))",
+                            "task T"),
+    "zero_argument_lambda": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', Feature('f', lambda: 1)),))",
+                             "task T (f)"),
+    "var_out_of_range": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', var(9)),))", "task T (x9)"),
+    "bool_targets_0_to_3": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', Feature('sum2', "
+                            "lambda z: z[:, 0] + 2 * z[:, 1])),))", "task T (sum2)"),
+    "misnamed": ("return Problem(name='other', inputs=BITS, tasks=(Task('T', var(0)),))", "named 'other'"),
+    "nan_targets": ("return Problem(name=NAME, inputs=BITS, tasks=(Task('T', Feature('gap', "
+                    "lambda z: np.where(z[:, 0] > 0.5, np.nan, 0.0))),))", "non-finite"),
+}
+# a plugin that stops the import itself (not only its factory)
+IMPORT_FAULTS = {"import_keyboard_interrupt": ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+                 "import_sys_exit": ("sys.exit(0)", "sys.exit(0)")}
+
+
+def bad_plugin_source(name: str) -> str:
+    if name in IMPORT_FAULTS:
+        return _HEAD + IMPORT_FAULTS[name][0] + "\n"
+    body = BAD_PLUGINS[name][0].replace("NAME", repr(f"p_{name}")).replace("BITS", "InputSpace(n_vars=8, kind='bits')")
+    return _HEAD + f"\n\n@register_problem('p_{name}')\ndef p_{name}():\n    {body}\n"
+
+
 # (target, arguments, what the one error line must contain); target: an experiment name, "compare" or "run_all"
 CASES: list[tuple[str, list[str], str]] = [
     # the fair-protocol flags (nested --train.* / --net.*), on parity_tasks
@@ -88,6 +129,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare", ["--plugin", "{tmp}/binary.py"], "--plugin"),
     ("compare", ["--plugin", "{tmp}/not_python.txt"], "--plugin"),
     ("compare", ["--plugin", "{tmp}/raises.py"], "--plugin"),
+    # a user's plugin that breaks the problem contract (faults v3 / issue 31): one line naming the task,
+    # feature or probe at fault, checked when the problem is built (mtlmech.problems.tasks.Problem.check)
+    *[("compare", ["--plugin", f"{{tmp}}/p_{name}.py", "--problem", f"p_{name}", "--net.output", "linear"], says)
+      for name, (_, says) in sorted({**BAD_PLUGINS, **IMPORT_FAULTS}.items())],
     # the suite
     ("run_all", ["--bogus"], "--bogus"),
     ("run_all", ["--seeds", "x"], "--seeds"),
@@ -112,6 +157,8 @@ def make_files(tmp: Path) -> None:
     (tmp / "binary.py").write_bytes(bytes(range(256)))
     (tmp / "not_python.txt").write_text("from mtlmech.problems.tasks import register_problem\n")
     (tmp / "raises.py").write_text("x = 1\nraise RuntimeError('a plugin that fails on import')\n")
+    for name in {**BAD_PLUGINS, **IMPORT_FAULTS}:
+        (tmp / f"p_{name}.py").write_text(bad_plugin_source(name))
 
 
 def argv_of(args: list[str], tmp: Path) -> list[str]:

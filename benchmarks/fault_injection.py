@@ -6,12 +6,15 @@
    its first cache shard is written; while it stages its outputs; at the commit point; a
    ``--force`` rerun over committed outputs while it stages; during ``--replot``), then run again
    to completion. Counted as survived when the folder it left held
-   one consistent set of outputs (its manifest matches, no partial figure) and the resumed run's
-   runs.csv is byte-identical to an uninterrupted reference run.
+   one consistent set of outputs (its manifest matches, no partial figure), the resumed run's
+   runs.csv is byte-identical to an uninterrupted reference run and it left no temporary file.
 2. **corruption**: each kind of damage to a cache shard (torn, garbage, edited, forged with a
    recomputed checksum) or to the saved outputs is applied to a copy of the reference folder;
    counted as detected when a shard is reported and set aside and the rerun reproduces the
-   reference runs.csv byte for byte, or when ``--replot`` refuses the damaged outputs (exit 2).
+   reference runs.csv byte for byte, or when ``--replot`` refuses the damaged outputs (exit 2) or
+   sets a damaged manifest / commit point aside with one line (never moving a file out of the folder);
+   and each damage to a saved file is refused by every reader (``mtlmech.load``, ``load_claims``,
+   ``mtlmech report``: an OutputsError naming the file, or one line with exit 2).
 3. **bad input**: every case of ``benchmarks/fault_cases.py`` (and a full disk), counted as
    handled when it gives one ``error:`` line naming the flag, exit code 2, nothing written and no
    training.
@@ -95,7 +98,7 @@ def kills(n_random: int, rng: random.Random, reference: bytes, duration: float, 
         subprocess.run(script(out), env=env(), check=True, capture_output=True)
         same = (folder_of(out) / "runs.csv").read_bytes() == reference
         results.append({"moment": label, "killed": killed, "consistent_after_kill": ok_after_kill,
-                        "identical_resume": same})
+                        "identical_resume": same, "no_tmp_left": not any(folder_of(out).rglob("*.tmp"))})
     # a --force rerun over committed outputs, killed while it stages: the old outputs stay whole
     out = work / "kill-rerun"
     subprocess.run(script(out), env=env(), check=True, capture_output=True)
@@ -113,7 +116,8 @@ def kills(n_random: int, rng: random.Random, reference: bytes, duration: float, 
     results.append({"moment": "during --replot", "killed": killed, "consistent_after_kill": ok,
                     "identical_resume": (folder_of(out) / "runs.csv").read_bytes() == reference})
     done = [r for r in results if r["killed"]]   # a chosen moment the run passed too fast to hit is not a kill
-    return {"runs": results, "survived": sum(r["consistent_after_kill"] and r["identical_resume"] for r in done),
+    return {"runs": results, "survived": sum(r["consistent_after_kill"] and r["identical_resume"]
+                                             and r.get("no_tmp_left", True) for r in done),
             "total": len(done), "missed": len(results) - len(done)}
 
 
@@ -167,6 +171,13 @@ SHARD_DAMAGE = {
 }
 
 
+def _flip_n_runs(folder: Path) -> None:
+    """summary.json with one digit of ``n_runs`` changed (still valid JSON)."""
+    import re
+    _text(lambda t: re.sub(r'("n_runs": )(\d)', lambda m: m.group(1) + str((int(m.group(2)) % 9) + 1), t, count=1))(
+        folder / "summary.json")
+
+
 OUTPUT_DAMAGE = {
     "runs.csv truncated": lambda f: _text(lambda t: t[: len(t) // 2])(f / "runs.csv"),
     "runs.csv rows dropped": lambda f: _text(lambda t: "".join(t.splitlines(True)[:-3]))(f / "runs.csv"),
@@ -174,9 +185,42 @@ OUTPUT_DAMAGE = {
     "runs.csv emptied": lambda f: (f / "runs.csv").write_text(""),
     "extras.json edited": lambda f: (f / "extras.json").write_text('{"x": 1}\n'),
     "units.json edited": lambda f: _text(lambda t: t.replace("parity", "parjty", 1))(f / "units.json"),
-    "manifest.json corrupt": lambda f: (f / "manifest.json").write_text("{"),
     "no manifest, runs.csv rows dropped": lambda f: ((f / "manifest.json").unlink(),
                                                     _text(lambda t: "".join(t.splitlines(True)[:-3]))(f / "runs.csv")),
+    "no manifest, runs.csv a value edited": lambda f: ((f / "manifest.json").unlink(),
+                                                      _text(lambda t: t.replace("STL", "MTL", 1))(f / "runs.csv")),
+    "summary.json a digit flipped": _flip_n_runs,
+    "summary.json garbage": lambda f: (f / "summary.json").write_text("garbage"),
+}
+
+# damage that a run or --replot sets aside with one line and recovers from (exit 0, nothing moved out)
+SET_ASIDE_DAMAGE = {
+    "manifest.json corrupt": lambda f: (f / "manifest.json").write_text("{"),
+    "manifest.json a list": lambda f: (f / "manifest.json").write_text("[]"),
+    ".commit.json garbage": lambda f: ((f / ".staging" / f.name).mkdir(parents=True), (f / ".commit.json").write_text("{")),
+    ".commit.json naming a file outside the folder": lambda f: (
+        (f / "planted").mkdir(), (f / "planted" / "owned.sh").write_text("echo owned\n"),
+        (f / ".staging" / f.name).mkdir(parents=True),
+        (f / ".commit.json").write_text(json.dumps({"format": 1, "rows": 1, "files": {
+            "../../planted/owned.sh": __import__("mtlmech.pipeline.outputs").pipeline.outputs.digest(
+                f / "planted" / "owned.sh")}}))),
+}
+
+# damage the readers of the damaged file must refuse: kind -> (damage, the readers that read that file)
+_DATA, _SUMMARY, _ALL = ("load",), ("load_claims", "report"), ("load", "load_claims", "report")
+READ_DAMAGE = {
+    "runs.csv 5 lines dropped": (lambda f: _text(lambda t: "".join(t.splitlines(True)[:-5]))(f / "runs.csv"), _DATA),
+    "runs.csv truncated mid-line": (lambda f: _text(lambda t: t[: len(t) // 2 + 7])(f / "runs.csv"), _DATA),
+    "runs.csv header columns swapped": (lambda f: _text(
+        lambda t: t.replace("test_error", "@@", 1).replace("test_mse", "test_error", 1).replace("@@", "test_mse", 1))(
+        f / "runs.csv"), _DATA),
+    "units.json edited": (lambda f: _text(lambda t: t.replace('"quick"', '"full"', 1))(f / "units.json"), _DATA),
+    "summary.json a digit flipped": (_flip_n_runs, _SUMMARY),
+    "summary.json garbage": (lambda f: (f / "summary.json").write_text("garbage"), _SUMMARY),
+    "no manifest, runs.csv edited": (lambda f: ((f / "manifest.json").unlink(),
+                                                _text(lambda t: t.replace("STL", "MTL", 1))(f / "runs.csv")), _DATA),
+    "half-committed (.commit.json left by a kill)": (lambda f: (f / ".commit.json").write_text(
+        (f / "manifest.json").read_text()), _ALL),
 }
 
 
@@ -206,7 +250,49 @@ def corruptions(reference_dir: Path, reference: bytes, work: Path) -> dict:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
             code = parity_tasks.EXPERIMENT.main(["--profile", "quick", "--replot", "--out", str(out)])
         results.append({"kind": "outputs: " + kind, "detected": code == 2 and err.getvalue().startswith("error:")})
+    for kind, damage in SET_ASIDE_DAMAGE.items():
+        out = work / ("aside-" + str(len(results)))
+        shutil.copytree(reference_dir, out / "parity_tasks")
+        damage(out / "parity_tasks")
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = parity_tasks.EXPERIMENT.main(["--profile", "quick", "--replot", "--out", str(out)])
+        folder = out / "parity_tasks"
+        results.append({"kind": "set aside: " + kind, "detected": code == 0 and "set aside" in err.getvalue()
+                        and any(folder.glob("*.corrupt")) and consistent(folder) and not (work / "planted").exists()
+                        and not (out / "planted").exists()})
+    for kind, (damage, readers) in READ_DAMAGE.items():
+        out = work / ("read-" + str(len(results)))
+        shutil.copytree(reference_dir, out / "parity_tasks")
+        damage(out / "parity_tasks")
+        results.append({"kind": "readers: " + kind, "detected": refused_by_readers(out, readers)})
     return {"kinds": results, "detected": sum(r["detected"] for r in results), "total": len(results)}
+
+
+def refused_by_readers(out: Path, readers: tuple[str, ...]) -> bool:
+    """Each of ``readers`` refuses the folder: ``load`` / ``load_claims`` with an OutputsError,
+    ``mtlmech report`` with one ``error:`` line and exit code 2 (and no REPORT.md)."""
+    import mtlmech
+    from mtlmech.console import main as console
+    from mtlmech.pipeline.outputs import OutputsError
+    refused = []
+    for name in readers:
+        if name == "report":
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code = console(["report", "--out", str(out)])
+            lines = err.getvalue().strip().splitlines()
+            refused.append(code == 2 and len(lines) == 1 and lines[0].startswith("error:")
+                           and not (out / "REPORT.md").exists())
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                getattr(mtlmech, name)("parity_tasks", out=out)
+            refused.append(False)
+        except OutputsError:
+            refused.append(True)
+    return all(refused)
 
 
 def bad_inputs(work: Path) -> dict:

@@ -196,8 +196,14 @@ def plot(runs, by_n, main: str, metric: str, cfg: Config, outdir: Path) -> str:
 
 
 def folder(cfg: Config) -> str:
-    """One output folder per problem and setting: ``compare_<problem>-<hash of the settings>``."""
+    """One output folder per problem and setting: ``compare_<problem>-<hash of the settings and of
+    what the problem computes>`` (its fingerprint, so editing a plugin gets a new folder instead of
+    overwriting the results of the old definition)."""
     settings = {k: v for k, v in asdict(cfg).items() if k != "plugin"}
+    try:
+        settings["problem_fingerprint"] = build(cfg)[0].fingerprint()
+    except (ValueError, KeyError, TypeError, FileNotFoundError):
+        pass   # a bad setting: make_units reports it, led by its flag
     return f"compare_{cfg.problem}-{stable_hash(settings, 8)}"
 
 

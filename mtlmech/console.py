@@ -14,13 +14,13 @@ installed package.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from .pipeline.cli import UsageError
 from .pipeline.experiment import default_out
+from .pipeline.outputs import OutputsError
 from .pipeline.paths import ENV, project_root, use_root
 from .suite import HelpFormatter, OneLineParser, discover, listing, run_all
 
@@ -67,19 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(out: Path, argv: list[str]) -> int:
+    from .pipeline.results import read_summary
     from .report.markdown import write_report
-    if not any(out.glob("*/summary.json")):
+    found = sorted(out.glob("*/summary.json"))
+    if not found:
         raise UsageError(f"no <experiment>/summary.json under {out}; run experiments first or pass --out DIR")
-    path = write_report(out, command=" ".join(["mtlmech", *argv]))
+    for summary in found:   # each checked against its manifest and parsed before REPORT.md is built from them
+        read_summary(summary)
+    try:
+        path = write_report(out, command=" ".join(["mtlmech", *argv]))
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:   # well-formed JSON, not a summary this code wrote
+        raise UsageError(f"a summary.json under {out} lacks what REPORT.md needs ({type(exc).__name__}: {exc}); "
+                         f"rerun that experiment or --replot it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {Path(exc.filename or out / 'REPORT.md')}: {exc.strerror or exc}") from None
     print(f"wrote {path}")
     return 0
 
 
 def _show(name: str, out: Path) -> int:
-    from .pipeline.results import load_claims
+    from .pipeline.results import load_claims, read_summary
     summary = out / name / "summary.json"
     claims = load_claims(name, out)
-    profile = json.loads(summary.read_text(encoding="utf-8")).get("profile", "?")
+    profile = read_summary(summary).get("profile", "?")
     print(f"{name} ({profile} profile, {summary}): {len(claims)} claim{'s' * (len(claims) != 1)}")
     print(claims_table(claims))
     return 0
@@ -108,6 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.name not in experiments:
             raise UsageError(f"unknown experiment {args.name!r}; known: {', '.join(experiments)}")
         return experiments[args.name].main(args.flags)
-    except (UsageError, FileNotFoundError) as exc:
+    except (UsageError, FileNotFoundError, OutputsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,16 @@ import parity_tasks  # noqa: E402
 from test_compare import TINY, write  # noqa: E402
 
 
+def resign(folder: Path, name: str) -> None:
+    """Record ``name``'s present content in the folder's manifest (a deliberate, recorded edit)."""
+    import json
+
+    from mtlmech.pipeline.outputs import MANIFEST, digest
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][name] = digest(folder / name)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
 @pytest.fixture(scope="module")
 def out(parity_tiny_out):
     return parity_tiny_out
@@ -51,6 +61,9 @@ def test_a_row_that_the_code_does_not_reproduce_is_an_error(out, tmp_path):
     at = runs.index[(runs["unit"] == unit) & (runs["seed"] == 2)][1]
     runs.loc[at, "test_mse"] += 1e-9
     runs.to_csv(copy / "runs.csv", index=False)
+    with pytest.raises(RetrainError, match=r"runs.csv differs from the copy manifest.json records"):
+        mtlmech.retrain("parity_tasks", unit, 2, out=tmp_path)      # an edit the manifest does not record: refused
+    resign(copy, "runs.csv")                                          # as if the code, not the file, had changed
     with pytest.raises(RetrainError, match=r"seed 2 does not reproduce runs.csv: row 1 \(MTL, Task1\): test_mse"):
         mtlmech.retrain("parity_tasks", unit, 2, out=tmp_path)
     assert isinstance(mtlmech.retrain("parity_tasks", unit, 2, out=tmp_path, check=False), Trained)

@@ -113,8 +113,15 @@ def test_registry_lists_and_reports_unknown_names():
     @register_problem("test_tmp_problem")
     def _tmp():
         """A throwaway problem."""
+        return make_pair().replace(name="test_tmp_problem")
+    assert make_problem("test_tmp_problem").name == "test_tmp_problem"
+
+    @register_problem("test_tmp_misnamed")
+    def _misnamed():
+        """A problem built under another name than its registered one (faults v3: refused)."""
         return make_pair()
-    assert make_problem("test_tmp_problem").name == "pair"
+    with pytest.raises(ValueError, match="named 'pair'; the name must be the registered one"):
+        make_problem("test_tmp_misnamed")
 
 
 def test_c93_parity_targets():

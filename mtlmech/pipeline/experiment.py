@@ -25,7 +25,17 @@ from ..engine.training import resolve_backend
 from ..stats import ClaimResult, judge
 from . import cli
 from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
-from .outputs import DATA_FILES, FolderLock, OutputSet, read_runs, recover, verify
+from .outputs import (
+    DATA_FILES,
+    FolderLock,
+    OutputSet,
+    digest,
+    read_manifest,
+    read_runs,
+    recover,
+    summary_digests,
+    verify,
+)
 from .paths import project_root
 from .provenance import provenance, relative_args
 from .runner import Unit, run_units
@@ -249,9 +259,21 @@ class Experiment:
             return 2
         try:
             with FolderLock(outdir):
-                return self._run(cfg, opts, outdir, units, argv, client)
+                try:
+                    return self._run(cfg, opts, outdir, units, argv, client)
+                except OSError as exc:   # a full disk, a read-only folder: the committed outputs stay as they were
+                    try:
+                        recover(outdir)
+                    except OSError:
+                        pass
+                    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                    raise cli.UsageError(f"--out: {outdir}: {exc.strerror or exc}{where}; the outputs committed "
+                                         f"there before are unchanged") from None
         except cli.UsageError as exc:   # incl. FolderBusy: another run holds the folder
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:   # the lock itself could not be taken (a read-only folder)
+            print(f"error: --out: {outdir}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         finally:
             if client is not None:
@@ -263,7 +285,8 @@ class Experiment:
     def _replot_config(self, cfg: Any, opts: cli.RunOptions, previous: dict) -> tuple[Any, dict]:
         """The config the saved runs were trained with (from the earlier summary.json) with the
         flags given to ``--replot`` applied, and those flags where they differ from it."""
-        saved = previous.get("provenance", {}).get("config")
+        prov = previous.get("provenance")
+        saved = prov.get("config") if isinstance(prov, dict) else None
         if not isinstance(saved, dict):
             return cfg, dict(opts.given)
         saved = cli.as_tuples(saved)
@@ -304,18 +327,36 @@ class Experiment:
                 previous = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 previous = {}
+            previous = previous if isinstance(previous, dict) else {}
             try:
                 runs = read_runs(outdir / "runs.csv")
-                problems = verify(outdir, rows=len(runs))
-            except (ValueError, pd.errors.ParserError) as exc:
-                problems = [f"runs.csv is unreadable ({str(exc).splitlines()[0]})"]
+                manifest = read_manifest(outdir)
+                problems = verify(outdir, (*DATA_FILES, "summary.json"), rows=len(runs), manifest=manifest)
+            except (ValueError, OSError, pd.errors.ParserError) as exc:
+                problems = [f"runs.csv is unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"]
+                manifest = None
+            recorded = summary_digests(previous) if manifest is None else None
+            if not problems and recorded:   # no manifest: the data files' digests summary.json records
+                problems = [f"{n} differs from the copy summary.json records" for n in DATA_FILES
+                            if n in recorded and (not (outdir / n).is_file() or digest(outdir / n) != recorded[n])]
             if not problems and "n_runs" in previous and previous["n_runs"] != len(runs):
                 problems = [f"runs.csv has {len(runs)} rows, summary.json records {previous['n_runs']}"]
             if problems:
                 raise cli.UsageError(f"--replot: {outdir} does not hold the outputs of one run: {'; '.join(problems)}; "
                                      f"rerun without --replot (cached seeds are reused)")
+            if manifest is None and not recorded:
+                print(f"warning: --replot: {outdir} has no manifest.json, so runs.csv, extras.json and units.json "
+                      f"cannot be verified (only their row count against summary.json)", file=sys.stderr)
             cfg, overrides = self._replot_config(cfg, opts, previous)
-            extras = json.loads((outdir / "extras.json").read_text()) if (outdir / "extras.json").exists() else {}
+            try:
+                extras = json.loads((outdir / "extras.json").read_text(encoding="utf-8")) \
+                    if (outdir / "extras.json").exists() else {}
+                if not isinstance(extras, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                raise cli.UsageError(f"--replot: {outdir / 'extras.json'} is unreadable "
+                                     f"({(str(exc).splitlines() or [type(exc).__name__])[0]}); rerun without "
+                                     f"--replot (cached seeds are reused)") from None
             stage = outputs.begin()
             line = "replot only"
         else:
@@ -342,7 +383,9 @@ class Experiment:
         judge(findings.claims)
         v1 = v1_comparison(findings.claims, findings.superseded)
         if opts.replot:
-            trained = previous.get("provenance") or {"trained_with": "unknown: no earlier summary.json"}
+            trained = previous.get("provenance")
+            trained = trained if isinstance(trained, dict) and trained else {
+                "trained_with": "unknown: no earlier summary.json"}
             info = provenance(config=dataclasses.asdict(cfg), device=opts.device, seeds=[],
                               wall_seconds=time.time() - started, command=command)
             prov = {**trained, "replot": {"command": command, "overrides": overrides,
@@ -366,6 +409,9 @@ class Experiment:
             "v1": v1,
             "figures": findings.figures,
             "n_runs": int(len(runs)),
+            # the data files' digests: readers check them where a folder lost its manifest.json
+            "files": {n: digest(where / n) for n in DATA_FILES
+                      for where in [stage if (stage / n).exists() else outdir] if (where / n).is_file()},
             "provenance": prov,
         }
         atomic_write_json(stage / "summary.json", summary)

@@ -19,7 +19,6 @@ the machine changed since the results were written) is an error, unless ``check=
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ import pandas as pd
 
 from .cli import RunContext, UsageError, saved_config
 from .experiment import Experiment
-from .outputs import read_runs
-from .results import experiment_dir
+from .outputs import OutputsError, checked_folder, read_runs
+from .results import experiment_dir, read_json_file
 from .runner import Unit
 
 
@@ -48,16 +47,27 @@ def config_from_dict(config_cls: type, data: dict) -> Any:
         raise RetrainError(f"the saved config no longer builds {config_cls.__qualname__}: {exc}") from None
 
 
+def registered_experiments(root: Path | None = None) -> dict[str, Path]:
+    """name → file of every experiment the project registers: the ``experiments/*.py`` files the
+    suite discovers (:func:`mtlmech.suite.discover`), listed from the folder, never built from a name."""
+    from .paths import project_root
+    folder = (project_root() if root is None else Path(root)) / "experiments"
+    return {path.stem: path for path in sorted(folder.glob("*.py"))
+            if path.is_file() and path.stem.isidentifier() and not path.stem.startswith("_")}
+
+
 def find_experiment(name: str, root: Path | None = None) -> Experiment:
-    """The experiment ``experiments/<name>.py`` of the project defines (``EXPERIMENT``, or ``TOOL`` for
-    compare)."""
+    """The experiment the project registers under ``name`` (``EXPERIMENT``, or ``TOOL`` for compare).
+    ``name`` is looked up in :func:`registered_experiments`; it is never used as a path, so a name
+    read from a results file (``"../../elsewhere/code"``) cannot make this import any other file."""
     import importlib.util
     import sys
 
-    from .paths import project_root
-    path = (project_root() if root is None else Path(root)) / "experiments" / f"{name}.py"
-    if not path.exists():
-        raise RetrainError(f"no experiment {name!r}: {path} does not exist")
+    known = registered_experiments(root)
+    if not isinstance(name, str) or name not in known:
+        shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
+        raise RetrainError(f"no registered experiment {shown!r} (known: {', '.join(sorted(known))})")
+    path = known[name]
     spec = importlib.util.spec_from_file_location(f"experiments.{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -65,6 +75,8 @@ def find_experiment(name: str, root: Path | None = None) -> Experiment:
     exp = getattr(module, "EXPERIMENT", None) or getattr(module, "TOOL", None)
     if not isinstance(exp, Experiment):
         raise RetrainError(f"{path} defines no EXPERIMENT")
+    if exp.name != name:
+        raise RetrainError(f"{path} registers experiment {exp.name!r}, not {name!r}")
     return exp
 
 
@@ -141,10 +153,18 @@ def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None,
         if not path.exists():
             hint = " (results written before units.json was recorded: rerun the experiment)" if name == "units.json" else ""
             raise RetrainError(f"{path} does not exist{hint}")
-    units = json.loads(paths["units.json"].read_text(encoding="utf-8"))
+    try:
+        checked_folder(folder, ["runs.csv", "units.json", "summary.json"])
+        units = read_json_file(paths["units.json"])
+        summary = read_json_file(paths["summary.json"])
+    except OutputsError as exc:
+        raise RetrainError(str(exc)) from None
+    if not isinstance(units, dict) or not all(isinstance(k, dict) for k in units.values()):
+        raise RetrainError(f"{paths['units.json']} is not a table of unit keys")
+    if not isinstance(summary, dict) or not isinstance(summary.get("provenance"), dict):
+        raise RetrainError(f"{paths['summary.json']} is not an experiment summary with provenance")
     unit_hash = _unit_hash(unit, units, paths["units.json"])
-    summary = json.loads(paths["summary.json"].read_text(encoding="utf-8"))
-    exp = find_experiment(summary["experiment"], root)
+    exp = find_experiment(summary.get("experiment"), root)
     if exp.version != units[unit_hash].get("version"):
         raise RetrainError(f"unit {unit_hash} was computed by {exp.name} version {units[unit_hash].get('version')}, "
                            f"the code is now version {exp.version}: rerun the experiment")
@@ -152,6 +172,8 @@ def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None,
         cfg = config_from_dict(exp.config_cls, summary["provenance"]["config"])
     except (TypeError, ValueError) as exc:
         raise RetrainError(f"the config saved in {paths['summary.json']} no longer builds: {exc}") from None
+    if not isinstance(summary["provenance"].get("config"), dict):
+        raise RetrainError(f"{paths['summary.json']} records no config")
     context = _context(units[unit_hash], summary["provenance"].get("device"))
     rebuilt = {u.hash: u for u in exp.make_units(cfg, context)}
     if unit_hash not in rebuilt:

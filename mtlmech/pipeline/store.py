@@ -9,8 +9,10 @@ Layout under ``<out>/<experiment>/``::
 
 Every file is written to a temporary name and renamed into place, so a killed run never leaves
 a half-written file that reads as valid; the file then gets the usual permissions (0666 less the
-umask), like any other file the run writes. Temporary files a killed run left behind (our own
-``.<name>.<random>.tmp`` pattern, older than a minute) are removed by :func:`clean_stale_tmp`.
+umask), like any other file the run writes. Temporary files a killed run left behind are removed by
+:func:`clean_stale_tmp`: ours are named ``.<name>.p<pid>-<random>.tmp`` after the process writing
+them, so one whose process is gone is removed at once (an immediate resume leaves none); the older,
+untagged ``.<name>.<random>.tmp`` ones once older than a minute.
 A shard that fails to parse, whose checksum does not match, or whose contents do not fit its unit
 (seeds outside the file's range, no rows unless marked ``skipped`` (a seed the unit deliberately does
 not run: :func:`skipped`), rows naming another seed or unit, a row count or value types unlike the
@@ -61,10 +63,11 @@ def _umask() -> int:
 
 
 def temp_path(path: Path) -> tuple[int, str]:
-    """A temporary file next to ``path`` (``.<name>.<random>.tmp``) with the permissions a plain
-    ``open(path, "w")`` would give (0666 less the umask; ``mkstemp`` alone gives 0600)."""
+    """A temporary file next to ``path`` (``.<name>.p<pid>-<random>.tmp``: the writer's process id,
+    so that :func:`clean_stale_tmp` can tell an orphan from a file being written) with the
+    permissions a plain ``open(path, "w")`` would give (0666 less the umask; ``mkstemp`` alone gives 0600)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.p{os.getpid()}-", suffix=".tmp")
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, tmp
 
@@ -85,12 +88,28 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")   # what temp_path (mkstemp) names
+TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")   # what temp_path named before the pid tag
+PID_TMP_PATTERN = re.compile(r"^\..+\.p(\d{1,10})-[A-Za-z0-9_]{8}\.tmp$")   # what temp_path names
 
 
-def clean_stale_tmp(folder: Path, *, older_than: float = 60.0) -> list[Path]:
-    """Remove, under ``folder`` (recursively), temporary files of our own naming pattern not
-    modified for ``older_than`` seconds: left by a killed run. Returns what was removed."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one we may not signal counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def clean_stale_tmp(folder: Path, *, older_than: float = 60.0, orphan_age: float = 24 * 3600.0) -> list[Path]:
+    """Remove, under ``folder`` (recursively), temporary files of our own naming pattern that no
+    live process owns: a pid-tagged one whose process is gone (at once; or, its pid taken by
+    another process since, after ``orphan_age`` seconds), an untagged one not modified for
+    ``older_than`` seconds. Returns what was removed."""
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
@@ -98,7 +117,15 @@ def clean_stale_tmp(folder: Path, *, older_than: float = 60.0) -> list[Path]:
     now = time.time()
     for path in folder.rglob(".*.tmp"):
         try:
-            if path.is_file() and TMP_PATTERN.match(path.name) and now - path.stat().st_mtime > older_than:
+            if not path.is_file() or path.is_symlink():
+                continue
+            tagged = PID_TMP_PATTERN.match(path.name)
+            age = now - path.stat().st_mtime
+            if tagged:
+                stale = not _alive(int(tagged.group(1))) or age > orphan_age
+            else:
+                stale = TMP_PATTERN.match(path.name) is not None and age > older_than
+            if stale:
                 path.unlink()
                 removed.append(path)
         except OSError:

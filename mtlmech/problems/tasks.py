@@ -27,6 +27,12 @@ from .features import Feature
 from .inputs import InputSpace
 
 TASK_KINDS = ("bool", "real")
+CHECK_ROWS = 64   # rows on which a problem's contract is checked when it is built
+
+
+class ProblemError(ValueError):
+    """A problem that breaks the contract (:meth:`Problem.check`) or whose factory fails: one line
+    naming the problem and the task, feature or probe at fault."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class Task:
     labeled: float = 1.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.target, Feature):
+            what = "a plain function" if callable(self.target) else type(self.target).__name__
+            raise ProblemError(f"task {self.name}: its target must be a Feature (e.g. Feature('name', fn) or var(i)), "
+                               f"got {what}")
         if self.kind not in TASK_KINDS:
             raise ValueError(f"task kind must be one of {TASK_KINDS}, got {self.kind!r}")
         if self.noise < 0 or (self.kind == "bool" and self.noise > 0.5):
@@ -92,6 +102,9 @@ class Problem:
     probes: dict[str, Feature] = field(default_factory=dict)
     extra_inputs: tuple[Feature, ...] = ()
     description: str = ""
+    # the SHA-256 of a plugin problem's source (its file and what that imports from outside the library):
+    # set by make_problem for problems registered outside mtlmech, part of their fingerprint; built-ins: ""
+    source: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -132,10 +145,15 @@ class Problem:
         """A hash of what this problem computes: its description plus the inputs, noisy and clean
         targets, masks and features of rows drawn from a fixed stream, and of each probe set.
 
-        Cache keys include it, so editing a feature's function (or a plugin file) can never reuse
-        results computed with the old definition, even when every name stays the same."""
+        Cache keys include it, so editing a feature's function can never reuse results computed with
+        the old definition, even when every name stays the same. Sampled rows can miss an edit that
+        changes few inputs, so a plugin problem's fingerprint also covers its source (``source``:
+        the plugin file and what it imports from outside the library); a built-in problem's has no
+        source part, so its fingerprint (and the committed results' keys) stay as they were."""
         rng = numpy_rng("fingerprint", self.name)
         parts = [canonical_json(self.describe())]
+        if self.source:
+            parts.append("source:" + self.source)
         sets = [self.sample(rng, n_rows)] + [self.rows_from(self.draw_z(rng, min(n_rows, 64), f))
                                               for _, f in sorted(self.probes.items())]
         digest = hashlib.sha256("".join(parts).encode())
@@ -143,6 +161,46 @@ class Problem:
             for a in (d.x, d.y, d.y_clean, d.mask, *(d.features[k] for k in sorted(d.features))):
                 digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         return digest.hexdigest()[:16]
+
+    def check(self, n_rows: int = CHECK_ROWS) -> None:
+        """The contract, checked on ``n_rows`` raw rows from a fixed stream: every task target,
+        feature, extra input, probe and the constraint is a :class:`Feature` that gives one value per
+        row without raising; targets and extra inputs are finite; a bool task's targets lie in
+        [0, 1]. A :class:`ProblemError` names the task, feature or probe at fault."""
+        def label(kind: str, key: str, f: Feature) -> str:
+            return f"{kind} {key} ({f.name})" if isinstance(f, Feature) and f.name != key else f"{kind} {key}"
+
+        parts = [(label("task", t.name, t.target), t.target, True, t) for t in self.tasks]
+        parts += [(label("feature", k, f), f, False, None) for k, f in self.features.items()]
+        parts += [(label("extra input", getattr(f, "name", str(i)), f), f, True, None)
+                  for i, f in enumerate(self.extra_inputs)]
+        parts += [(label("probe", k, f), f, False, None) for k, f in self.probes.items()]
+        if self.constraint is not None:
+            parts.append((label("constraint", getattr(self.constraint, "name", "?"), self.constraint),
+                          self.constraint, False, None))
+        for what, f, _, _ in parts:
+            if not isinstance(f, Feature):
+                raise ProblemError(f"problem {self.name}: {what} must be a Feature, got {type(f).__name__}")
+        try:
+            z = self.inputs.sample(numpy_rng("contract", self.name), n_rows)
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            raise ProblemError(f"problem {self.name}: its inputs cannot be sampled ({_why(exc)})") from None
+        for what, f, finite, task in parts:
+            try:
+                values = f(z)
+            except (Exception, KeyboardInterrupt, SystemExit) as exc:
+                raise ProblemError(f"problem {self.name}: {what} raised {_why(exc)}") from None
+            if values.shape != (len(z),):
+                raise ProblemError(f"problem {self.name}: {what} gives an array of shape {values.shape} on "
+                                   f"{len(z)} rows; it must give one value per row, shape ({len(z)},)")
+            if finite and not np.isfinite(values).all():
+                bad = int((~np.isfinite(values)).sum())
+                raise ProblemError(f"problem {self.name}: {what} gives non-finite values (NaN or ±inf) on {bad} of "
+                                   f"{len(z)} rows; a net cannot be trained or scored on them")
+            if task is not None and task.kind == "bool" and (values.min() < 0 or values.max() > 1):
+                raise ProblemError(f"problem {self.name}: {what} is a bool task but its targets span "
+                                   f"[{values.min():.3g}, {values.max():.3g}]; a bool target must lie in [0, 1] "
+                                   f"(or declare the task kind='real')")
 
     # -- sampling ---------------------------------------------------------------------------
     def rows_from(self, z: np.ndarray, rng: np.random.Generator | None = None) -> Dataset:
@@ -224,6 +282,124 @@ def as_batch(datasets: Dataset | Sequence[Dataset], *, clean: bool = False, devi
 _PROBLEMS: dict[str, Callable[..., Problem]] = {}
 
 
+def _why(exc: BaseException) -> str:
+    """An exception as ``Type: first line`` (``sys.exit(n)`` said as such)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit (it called sys.exit({exc.code!r}))"
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_builtin(factory: Callable) -> bool:
+    """Whether a problem factory is one of the library's own (defined in an ``mtlmech`` module)."""
+    module = getattr(factory, "__module__", None) or ""
+    return module == "mtlmech" or module.startswith("mtlmech.")
+
+
+def _library_dirs() -> list[Path]:
+    """Folders whose code is not a plugin's own: the mtlmech package, the standard library and the
+    installed packages."""
+    import sysconfig
+    dirs = [Path(__file__).resolve().parent.parent]
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            dirs.append(Path(sysconfig.get_paths()[key]).resolve())
+        except (KeyError, OSError):
+            continue
+    return dirs
+
+
+def _source_file(obj: object) -> Path | None:
+    """The .py file a module, function or class comes from (None: built in, or not a file)."""
+    import inspect
+    import sys as _sys
+    try:
+        if inspect.ismodule(obj):
+            name = getattr(obj, "__file__", None)
+        elif inspect.isfunction(obj) or inspect.ismethod(obj):
+            name = obj.__code__.co_filename if inspect.isfunction(obj) else obj.__func__.__code__.co_filename
+        elif inspect.isclass(obj):
+            name = getattr(_sys.modules.get(obj.__module__), "__file__", None) or inspect.getsourcefile(obj)
+        else:
+            return None
+    except (TypeError, OSError, AttributeError):
+        return None
+    if not name or not str(name).endswith(".py"):
+        return None
+    path = Path(name)
+    return path.resolve() if path.is_file() else None
+
+
+def _namespace(obj: object) -> dict:
+    import inspect
+    if inspect.ismodule(obj):
+        return vars(obj)
+    if inspect.isfunction(obj):
+        return obj.__globals__
+    return {}
+
+
+def _imported_files(path: Path, source: bytes) -> list[Path]:
+    """The .py files of the modules a source file imports (``import x``, ``from x import y``), as far as
+    they can be found without running anything new (modules already loaded, or found on the path)."""
+    import ast
+    import importlib.util as util
+    import sys as _sys
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError):
+        return []
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    files = []
+    for name in sorted(names):
+        module = _sys.modules.get(name)
+        origin = getattr(module, "__file__", None) if module is not None else None
+        if origin is None and module is None and "." not in name:
+            try:
+                spec = util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            origin = spec.origin if spec is not None else None
+        if origin and str(origin).endswith(".py") and Path(origin).is_file():
+            files.append(Path(origin).resolve())
+    return files
+
+
+def plugin_source(factory: Callable) -> str:
+    """The SHA-256 of a plugin factory's source: the file defining it and, transitively, every .py
+    file it imports from outside the library (a helper module next to the plugin: found from its
+    import statements and from the functions, classes and modules in its namespace), each by content."""
+    library = _library_dirs()
+    seen: dict[Path, bytes] = {}
+    todo: list[object] = [factory]
+    while todo and len(seen) < 200:
+        obj = todo.pop()
+        path = obj if isinstance(obj, Path) else _source_file(obj)
+        if path is None or path in seen or any(path.is_relative_to(d) for d in library):
+            continue
+        try:
+            seen[path] = path.read_bytes()
+        except OSError:
+            continue
+        todo.extend(_imported_files(path, seen[path]))
+        namespace = _namespace(obj) if not isinstance(obj, Path) else {}
+        if not namespace and isinstance(obj, type):   # a class: the module it was defined in, where loaded
+            import sys as _sys
+            module = _sys.modules.get(obj.__module__)
+            namespace = vars(module) if module is not None else {}
+        todo.extend(v for v in list(namespace.values()) if _source_file(v) is not None)
+    digest = hashlib.sha256()
+    for content in sorted(hashlib.sha256(c).hexdigest() for c in seen.values()):
+        digest.update(content.encode())
+    return digest.hexdigest()
+
+
 def register_problem(name: str) -> Callable:
     """Decorator: register a factory ``(**params) -> Problem`` under ``name``.
 
@@ -270,11 +446,11 @@ def load_plugin(path: str | Path) -> None:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise PluginError(f"plugin {path}, line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:  # the plugin's own code failed: say where, in one line
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # the plugin's own code failed (or exited): say where
         import traceback
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
         where = f", line {frames[-1].lineno}" if frames else ""
-        raise PluginError(f"plugin {path}{where} raised {type(exc).__name__}: {exc}") from None
+        raise PluginError(f"plugin {path}{where} raised {_why(exc)}") from None
 
 
 def problem_names() -> list[str]:
@@ -294,4 +470,27 @@ def make_problem(name: str, **params) -> Problem:
         close = difflib.get_close_matches(name, _PROBLEMS, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_PROBLEMS))}"
         raise KeyError(f"unknown problem {name!r}{hint}")
-    return _PROBLEMS[name](**params)
+    factory = _PROBLEMS[name]
+    if is_builtin(factory):
+        problem = factory(**params)
+    else:   # a plugin's factory: its mistakes are one line naming the problem, never a traceback
+        import inspect
+        try:
+            inspect.signature(factory).bind(**params)
+        except ValueError:   # no signature to check against
+            pass
+        try:
+            problem = factory(**params)
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            raise ProblemError(f"problem {name}: its factory {getattr(factory, '__qualname__', factory)!s} raised "
+                               f"{_why(exc)}") from None
+    if not isinstance(problem, Problem):
+        got = "None (no return statement?)" if problem is None else f"a {type(problem).__name__}"
+        raise ProblemError(f"problem {name}: its factory returned {got}, not a Problem")
+    if not is_builtin(factory):
+        if problem.name != name:
+            raise ProblemError(f"problem {name}: its factory builds a Problem named {problem.name!r}; the name "
+                               f"must be the registered one ({name!r})")
+        problem = dataclasses.replace(problem, source=plugin_source(factory))
+    problem.check()
+    return problem
