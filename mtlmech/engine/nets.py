@@ -54,7 +54,10 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class NetConfig:
-    """The network settings an experiment chooses (inputs and outputs come from the problem)."""
+    """The network settings an experiment chooses (inputs and outputs come from the problem).
+    Validated here, once (each message starts with the field's name, which the command line turns
+    into ``--net.<field>``); the memory a size needs is estimated before a run starts
+    (:func:`mtlmech.pipeline.checks.check_memory`)."""
 
     hidden: tuple[int, ...] = (16,)
     activation: str = "sigmoid"
@@ -63,7 +66,7 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden layer sizes must be ≥ 1, got {self.hidden}")
+            raise ValueError(f"hidden needs layer sizes ≥ 1, got {' '.join(map(str, self.hidden)) or 'none'}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.output not in OUTPUTS:
