@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 
 from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.resources import ResourceError, require_memory
 from mtlmech.engine.seeding import numpy_rng, stable_hash
 from mtlmech.engine.training import TrainSpec
 from mtlmech.pipeline.cli import RunContext
@@ -131,6 +132,13 @@ def build(cfg: Config):
         # a factory's own ValueError names its parameter; a size it cannot build is one line too
         message = str(exc.args[0] if exc.args else exc) or type(exc).__name__
         raise ValueError(f"--problem {cfg.problem} --param {' '.join(cfg.param) or '(none)'}: {message}") from None
+    width = problem.n_inputs + problem.n_tasks
+    rows = max(cfg.n_train) + cfg.n_halt + cfg.n_test + cfg.n_probe * len(cfg.probes)
+    try:   # one seed's STL and MTL nets over the lr grid (a lower bound), and the range check's 2000 rows
+        require_memory(4.0 * width * max(rows * 2 * len(cfg.train.lr_grid), 2000 * 4),
+                       f"{cfg.problem} with {problem.n_inputs} inputs and {problem.n_tasks} tasks over {rows} rows")
+    except ResourceError as exc:
+        raise ValueError(f"--problem {cfg.problem} --param {' '.join(cfg.param) or '(none)'}: {exc}") from None
     main = cfg.main_task or problem.task_names[0]
     if main not in problem.task_names:
         raise ValueError(f"--main-task {main!r} is not a task of {cfg.problem}: {problem.task_names}")

@@ -178,7 +178,7 @@ def make_client(spec: str | None):
     thread = threading.Thread(target=connect, daemon=True, name="mtlmech-dask-connect")
     try:
         thread.start()
-        thread.join(timeout + 5)
+        thread.join(timeout + 1)
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
