@@ -35,7 +35,7 @@ from mtlmech.engine.resources import ResourceError, require_memory
 from mtlmech.engine.seeding import numpy_rng, stable_hash
 from mtlmech.engine.training import TrainSpec
 from mtlmech.pipeline.cli import RunContext
-from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.experiment import Command, Experiment, Findings, unit_key
 from mtlmech.pipeline.paths import project_root
 from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
@@ -239,23 +239,27 @@ def folder(cfg: Config) -> str:
     return f"compare_{cfg.problem}-{stable_hash(settings, 8)}"
 
 
+def list_problems(argv: list[str]) -> int:
+    """``--list [--plugin FILE]``: the registered problems (with those FILE registers), one a line."""
+    if "--plugin" in argv:
+        at = argv.index("--plugin") + 1
+        if at >= len(argv) or argv[at].startswith("--"):
+            print("error: --plugin needs a file name", file=sys.stderr)
+            return 2
+        try:
+            load_plugin(argv[at])
+        except PluginError as exc:
+            print(f"error: --plugin: {exc}", file=sys.stderr)
+            return 2
+    for name, text in problem_descriptions().items():
+        print(f"{name:22s} {text}")
+    return 0
+
+
 TOOL = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, make_units=make_units, version=VERSION,
-                  analyse=analyse, folder=folder, default_root=lambda: project_root(near=make_units) / "results")
+                  analyse=analyse, folder=folder, default_root=lambda: project_root(near=make_units) / "results",
+                  commands={"--list": Command("list the registered problems (with --plugin FILE: also its own) and exit",
+                                              list_problems)})
 
 if __name__ == "__main__":
-    if "--list" in sys.argv[1:]:
-        args = sys.argv[1:]
-        if "--plugin" in args:
-            at = args.index("--plugin") + 1
-            if at >= len(args) or args[at].startswith("--"):
-                print("error: --plugin needs a file name", file=sys.stderr)
-                sys.exit(2)
-            try:
-                load_plugin(args[at])
-            except PluginError as exc:
-                print(f"error: --plugin: {exc}", file=sys.stderr)
-                sys.exit(2)
-        for name, text in problem_descriptions().items():
-            print(f"{name:22s} {text}")
-        sys.exit(0)
     sys.exit(TOOL.main())

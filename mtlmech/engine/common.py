@@ -83,19 +83,23 @@ class TrainSpec:
     one multiplier per weight layer (its length is checked against the net by
     :func:`check_layers`); a multiplier of 0 freezes that layer."""
 
-    epochs: int = 1000
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    layer_lr: tuple[float, ...] | None = None
-    batch_size: int | None = None
-    loss: str = "mse"
-    halt_metric: str = "mse"
-    eval_every: int = 1
-    record_curves: bool = False
-    patience: int | None = None
-    min_delta: float = 0.0
-    lr_grid: tuple[float, ...] = (1.0,)   # multipliers of lr tried per condition (chosen on the halt set)
+    epochs: int = field(default=1000, metadata={"help": "epoch cap (a safety cap when patience is set)"})
+    lr: float = field(default=0.1, metadata={"help": "base learning rate (the grid multiplies it)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum, in [0, 1)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 decay on weights (not biases)"})
+    layer_lr: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "learning-rate multiplier per weight layer, input side first; 0 freezes a layer"})
+    batch_size: int | None = field(default=None, metadata={"help": "mini-batch rows (none: full batch)"})
+    loss: str = field(default="mse", metadata={"help": "training loss", "choices": ("mse", "ce")})
+    halt_metric: str = field(default="mse", metadata={"help": "halt-set metric for stopping and the lr choice",
+                                                      "choices": HALT_METRICS})
+    eval_every: int = field(default=1, metadata={"help": "epochs between halt-set checks"})
+    record_curves: bool = field(default=False, metadata={"help": "keep per-check halt and test curves"})
+    patience: int | None = field(default=None, metadata={
+        "help": "stop after this many checks without improvement (none: run to the cap)"})
+    min_delta: float = field(default=0.0, metadata={"help": "improvement smaller than this does not count"})
+    lr_grid: tuple[float, ...] = field(default=(1.0,), metadata={
+        "help": "multipliers of lr tried per condition, chosen per seed on the halt set"})
 
     def __post_init__(self) -> None:
         if not 1 <= self.epochs <= MAX_EPOCHS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -59,10 +59,10 @@ class NetConfig:
     into ``--net.<field>``); the memory a size needs is estimated before a run starts
     (:func:`mtlmech.pipeline.checks.check_memory`)."""
 
-    hidden: tuple[int, ...] = (16,)
-    activation: str = "sigmoid"
-    output: str = "sigmoid"
-    init_scale: float = 1.0
+    hidden: tuple[int, ...] = field(default=(16,), metadata={"help": "hidden layer sizes"})
+    activation: str = field(default="sigmoid", metadata={"help": "hidden units", "choices": ACTIVATIONS})
+    output: str = field(default="sigmoid", metadata={"help": "output units", "choices": OUTPUTS})
+    init_scale: float = field(default=1.0, metadata={"help": "initial weights U(±s/√fan_in)"})
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:

@@ -206,6 +206,17 @@ def extras_table(records: dict[str, dict[int, dict]]) -> dict[str, dict[str, Any
             for unit, recs in records.items() if any(r.get("extra") for r in recs.values())}
 
 
+@dataclass(frozen=True)
+class Command:
+    """Another mode of an experiment script (``--show-run SEED``, ``--list``): listed by ``--help``
+    with the run options; when its flag is on the command line, ``run(argv)`` gets the whole
+    command line (it parses its own options) and returns the exit code."""
+
+    help: str
+    run: Callable[[list[str]], int]
+    metavar: str | None = None   # None: a flag without a value
+
+
 @dataclass
 class Experiment:
     name: str
@@ -219,8 +230,7 @@ class Experiment:
     folder: Callable[[Any], str] | None = None   # output folder name from the config (default: name)
     default_root: Path | Callable[[], Path] | None = None   # output root without --out (default: by profile);
     # a callable is asked only when needed, so that importing an experiment never looks for the project
-    commands: dict[str, tuple[str, Callable[[list[str]], int]]] = field(default_factory=dict)
-    # other modes of the script: flag -> (help, handler(argv) -> exit code), e.g. --show-run SEED
+    commands: dict[str, Command] = field(default_factory=dict)   # other modes of the script, e.g. --show-run SEED
 
     def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
         """``--out`` (or the default root) / the experiment's folder, which must be one plain name:
@@ -260,7 +270,7 @@ class Experiment:
         problems they build), that the results fit in memory and the output folder is writable
         with room on its disk. Bad input raises a one-line :class:`~mtlmech.pipeline.cli.UsageError`."""
         cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv,
-                              commands={flag: text for flag, (text, _) in self.commands.items()})
+                              commands={flag: (c.help, c.metavar) for flag, c in self.commands.items()})
         outdir = self.outdir(cfg, opts)
         n_seeds = opts.seeds if opts.seed_ids is None else len(opts.seed_ids)
         if opts.replot:
@@ -278,9 +288,16 @@ class Experiment:
         """Run the experiment: 0 on success, 2 with one ``error:`` line for bad input (nothing
         written), 130 with one line on Ctrl-C (what was computed stays in the cache)."""
         args = list(sys.argv[1:] if argv is None else argv)
-        for flag, (_, handler) in self.commands.items():
+        for flag, command in self.commands.items():
             if flag in args or any(a.startswith(flag + "=") for a in args):
-                return handler(args)
+                try:
+                    return command.run(args)
+                except cli.UsageError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
+                except KeyboardInterrupt:
+                    print("interrupted", file=sys.stderr)
+                    return 130
         try:
             return self._main(args if argv is not None else None)
         except KeyboardInterrupt:
