@@ -31,10 +31,12 @@ from functools import partial
 from pathlib import Path
 
 from mtlmech.engine.nets import NetConfig
+from mtlmech.engine.resources import ResourceError, require_memory
 from mtlmech.engine.seeding import numpy_rng, stable_hash
 from mtlmech.engine.training import TrainSpec
 from mtlmech.pipeline.cli import RunContext
-from mtlmech.pipeline.experiment import REPO_ROOT, Experiment, Findings, unit_key
+from mtlmech.pipeline.experiment import Command, Experiment, Findings, unit_key
+from mtlmech.pipeline.paths import project_root
 from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.tasks import PluginError, as_batch, load_plugin, make_problem, problem_descriptions
 from mtlmech.protocol import Trained, score_rows, stl_mtl_conditions, train_conditions
@@ -67,9 +69,17 @@ class Config:
             raise ValueError("--n-train, --n-halt, --n-test and --n-probe must be ≥ 1")
         if self.primary_n and self.primary_n not in self.n_train:
             raise ValueError(f"--primary-n {self.primary_n} must be one of --n-train {self.n_train}")
+        if not self.problem or not all(c.isalnum() or c in "_-." for c in self.problem) or self.problem[0] == ".":
+            raise ValueError(f"--problem takes a registered problem's name (letters, digits, _ - .), got {self.problem!r}")
+        keys = []
         for p in self.param:
-            if "=" not in p:
+            key = p.split("=", 1)[0]
+            if "=" not in p or not key.isidentifier():
                 raise ValueError(f"--param takes key=value, got {p!r}")
+            keys.append(key)
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"--param gives {', '.join(repeated)} more than once")
 
     @property
     def tested_n(self) -> int:
@@ -80,13 +90,29 @@ PROFILES = {"quick": dict(seeds=16, train=dict(epochs=3000, patience=20, lr_grid
 
 
 def problem_params(cfg: Config) -> dict:
+    """``--param key=value`` as keyword arguments: a value is a Python literal where it reads as one
+    (else a string). A number must be finite, and a parameter whose factory default is a whole
+    number takes a whole number (``n_bits=8.5`` or ``1e11`` is refused here, not deep in the factory)."""
+    import inspect
+    import math
+    try:
+        from mtlmech.problems.tasks import _PROBLEMS, _load_builtin_problems
+        _load_builtin_problems()
+        defaults = {k: v.default for k, v in inspect.signature(_PROBLEMS[cfg.problem]).parameters.items()}
+    except (KeyError, ValueError, TypeError):
+        defaults = {}
     out = {}
     for p in cfg.param:
         key, value = p.split("=", 1)
         try:
             out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             out[key] = value
+        v, default = out[key], defaults.get(key)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"--param {p}: {key} must be a finite number")
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float):
+            raise ValueError(f"--param {p}: {key} takes a whole number (its default is {default})")
     return out
 
 
@@ -97,9 +123,21 @@ def build(cfg: Config):
             load_plugin(cfg.plugin)
         except PluginError as exc:
             raise ValueError(f"--plugin: {exc}") from None
+    params = problem_params(cfg) if cfg.problem else {}
     try:
-        problem = make_problem(cfg.problem, **problem_params(cfg))
-    except TypeError as exc:
+        problem = make_problem(cfg.problem, **params)
+    except KeyError as exc:
+        raise ValueError(f"--problem: {exc.args[0] if exc.args else exc}") from None
+    except (TypeError, ValueError, OverflowError, MemoryError, IndexError) as exc:
+        # a factory's own ValueError names its parameter; a size it cannot build is one line too
+        message = str(exc.args[0] if exc.args else exc) or type(exc).__name__
+        raise ValueError(f"--problem {cfg.problem} --param {' '.join(cfg.param) or '(none)'}: {message}") from None
+    width = problem.n_inputs + problem.n_tasks
+    rows = max(cfg.n_train) + cfg.n_halt + cfg.n_test + cfg.n_probe * len(cfg.probes)
+    try:   # one seed's STL and MTL nets over the lr grid (a lower bound), and the range check's 2000 rows
+        require_memory(4.0 * width * max(rows * 2 * len(cfg.train.lr_grid), 2000 * 4),
+                       f"{cfg.problem} with {problem.n_inputs} inputs and {problem.n_tasks} tasks over {rows} rows")
+    except ResourceError as exc:
         raise ValueError(f"--problem {cfg.problem} --param {' '.join(cfg.param) or '(none)'}: {exc}") from None
     main = cfg.main_task or problem.task_names[0]
     if main not in problem.task_names:
@@ -207,23 +245,27 @@ def folder(cfg: Config) -> str:
     return f"compare_{cfg.problem}-{stable_hash(settings, 8)}"
 
 
+def list_problems(argv: list[str]) -> int:
+    """``--list [--plugin FILE]``: the registered problems (with those FILE registers), one a line."""
+    if "--plugin" in argv:
+        at = argv.index("--plugin") + 1
+        if at >= len(argv) or argv[at].startswith("--"):
+            print("error: --plugin needs a file name", file=sys.stderr)
+            return 2
+        try:
+            load_plugin(argv[at])
+        except PluginError as exc:
+            print(f"error: --plugin: {exc}", file=sys.stderr)
+            return 2
+    for name, text in problem_descriptions().items():
+        print(f"{name:22s} {text}")
+    return 0
+
+
 TOOL = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, make_units=make_units, version=VERSION,
-                  analyse=analyse, folder=folder, default_root=REPO_ROOT / "results")
+                  analyse=analyse, folder=folder, default_root=lambda: project_root(near=make_units) / "results",
+                  commands={"--list": Command("list the registered problems (with --plugin FILE: also its own) and exit",
+                                              list_problems)})
 
 if __name__ == "__main__":
-    if "--list" in sys.argv[1:]:
-        args = sys.argv[1:]
-        if "--plugin" in args:
-            at = args.index("--plugin") + 1
-            if at >= len(args) or args[at].startswith("--"):
-                print("error: --plugin needs a file name", file=sys.stderr)
-                sys.exit(2)
-            try:
-                load_plugin(args[at])
-            except PluginError as exc:
-                print(f"error: --plugin: {exc}", file=sys.stderr)
-                sys.exit(2)
-        for name, text in problem_descriptions().items():
-            print(f"{name:22s} {text}")
-        sys.exit(0)
     sys.exit(TOOL.main())

@@ -95,7 +95,7 @@ from mtlmech.engine.seeding import numpy_rng
 from mtlmech.engine.training import BACKENDS, TrainSpec
 from mtlmech.measures.probes import agreement, classify, hidden_sensitivity, outputs_on, used_units
 from mtlmech.pipeline.cli import RunContext
-from mtlmech.pipeline.experiment import Experiment, Findings, unit_key
+from mtlmech.pipeline.experiment import Command, Experiment, Findings, unit_key
 from mtlmech.pipeline.runner import Unit
 from mtlmech.problems.representation_bias import FAMILIES, TASKS, RBConstruction
 from mtlmech.protocol import Condition, score_rows, train_conditions
@@ -849,9 +849,8 @@ def show_run(argv: list[str]) -> int:
     """``--show-run SEED``: retrain one seed of one point (runs are deterministic: same stream, key,
     rows and initial weights as in the experiment) and draw the hidden layer of its tuned STL-T,
     STL-T' and MTL nets, units labelled A/B/C."""
-    import argparse
-    ap = argparse.ArgumentParser(prog="experiments/representation_bias.py --show-run SEED",
-                                 description=show_run.__doc__)
+    from mtlmech.pipeline.cli import Parser
+    ap = Parser(prog="experiments/representation_bias.py --show-run SEED", description=show_run.__doc__)
     ap.add_argument("--show-run", type=int, required=True, metavar="SEED")
     ap.add_argument("--point", help="family:knob[:hidden] (default: experiment 1's point)")
     ap.add_argument("--all-patterns", action="store_true", help="the point trained on every trainable pattern")
@@ -903,7 +902,10 @@ def show_run(argv: list[str]) -> int:
 
 
 EXPERIMENT = Experiment(name=NAME, doc=__doc__, config_cls=Config, profiles=PROFILES, version=VERSION,
-                        make_units=make_units, analyse=analyse)
+                        make_units=make_units, analyse=analyse,
+                        commands={"--show-run": Command(
+                            "retrain one seed of one point and draw its hidden units, then exit "
+                            "(its own options: --show-run SEED --help)", show_run, metavar="SEED")})
 
 if __name__ == "__main__":
-    sys.exit(show_run(sys.argv[1:]) if "--show-run" in sys.argv[1:] else EXPERIMENT.main())
+    sys.exit(EXPERIMENT.main())

@@ -121,3 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, FileNotFoundError, OutputsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:   # a run's own Ctrl-C line comes from the driver; this covers list/report/show
+        print("interrupted", file=sys.stderr)
+        return 130

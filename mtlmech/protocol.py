@@ -51,13 +51,23 @@ class Condition:
     lr_grid: tuple[float, ...] | None = None
     hidden_lr_grid: tuple[float, ...] = (1.0,)
 
+    def __post_init__(self) -> None:
+        """A condition's own settings are checked once, here (the spec's are checked by TrainSpec)."""
+        for label, g in (("lr_grid", self.lr_grid), ("hidden_lr_grid", self.hidden_lr_grid)):
+            if g is not None and (not g or any(not (0 < m < float("inf")) for m in g) or len(set(g)) != len(g)):
+                raise ValueError(f"condition {self.name}: {label} needs distinct finite multipliers > 0, got {g}")
+        if self.lr is not None and not 0 < self.lr < float("inf"):
+            raise ValueError(f"condition {self.name}: lr must be finite and > 0, got {self.lr}")
+        if self.weight_decay is not None and not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"condition {self.name}: weight_decay must be finite and ≥ 0, got {self.weight_decay}")
+        if self.layer_lr is not None and any(not 0 <= m < float("inf") for m in self.layer_lr):
+            raise ValueError(f"condition {self.name}: layer_lr multipliers must be finite and ≥ 0 (0 freezes a layer), "
+                             f"got {self.layer_lr}")
+
     def grid(self, default: tuple[float, ...]) -> list[tuple[float, float]]:
-        """(lr multiplier, input→hidden multiplier) points tried for this condition."""
+        """(lr multiplier, input→hidden multiplier) points tried for this condition (``default``:
+        the spec's ``lr_grid``, validated by :class:`~mtlmech.engine.common.TrainSpec`)."""
         lrs = self.lr_grid if self.lr_grid is not None else default
-        for g in (lrs, self.hidden_lr_grid):
-            if not g or any(not (0 < m < float("inf")) for m in g) or len(set(g)) != len(g):
-                raise ValueError(f"condition {self.name}: a learning-rate grid needs distinct finite multipliers > 0, "
-                                 f"got {g}")
         return [(m, h) for m in sorted(lrs) for h in sorted(self.hidden_lr_grid)]
 
     def weight_of(self, task: str) -> float:
@@ -153,6 +163,10 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
         if set(weighted) - set(c.tasks) or any(not w > 0 for w in weighted.values()):
             raise ValueError(f"condition {c.name}: loss weights must be > 0 and name trained tasks, got {weighted}")
     spec = as_net_config(net).spec(problem.n_inputs, problem.n_tasks)
+    train_spec.check_layers(spec.n_layers)
+    for c in conditions:
+        if c.layer_lr is not None and len(c.layer_lr) != spec.n_layers:
+            raise ValueError(f"condition {c.name}: layer_lr has {len(c.layer_lr)} multipliers, the net {spec.n_layers} layers")
     grids = {c.name: c.grid(train_spec.lr_grid) for c in conditions}
     layer_default = train_spec.layer_lr or (1.0,) * spec.n_layers
     members, member_splits, points, seed_index, groups = [], [], [], [], []

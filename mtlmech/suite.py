@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .engine.training import BACKENDS
-from .pipeline.checks import check_out, dask_spec
+from .pipeline.checks import check_environment, check_out, dask_spec
 from .pipeline.cli import UsageError, _out_path, check_device
 from .pipeline.experiment import Experiment, default_out, make_client
 from .pipeline.paths import project_root, using_root
@@ -59,10 +59,26 @@ def discover(root: Path | None = None) -> dict[str, Experiment]:
             spec = importlib.util.spec_from_file_location(f"experiments.{path.stem}", path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:   # noqa: BLE001 - any error in a user's file is one line naming it
+                sys.modules.pop(spec.name, None)
+                where = next((f"line {frame.lineno}" for frame in reversed(_frames(exc))
+                              if Path(frame.filename) == path), "")
+                message = str(exc).splitlines()[0] if str(exc) else ""
+                raise UsageError(f"{path}{': ' + where if where else ''}: the experiment file fails to load "
+                                 f"({type(exc).__name__}{': ' + message if message else ''})") from None
             if hasattr(module, "EXPERIMENT"):
                 found[module.EXPERIMENT.name] = module.EXPERIMENT
     return found
+
+
+def _frames(exc: BaseException) -> list:
+    import traceback
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames.append(traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>"))
+    return frames
 
 
 def listing(experiments: dict[str, Experiment]) -> str:
@@ -101,11 +117,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: str = "run_all.py",
             command: str = "python run_all.py") -> int:
-    """Run the suite as ``python run_all.py`` does; ``command`` is recorded in REPORT.md."""
-    from .report.markdown import write_report
+    """Run the suite as ``python run_all.py`` does; ``command`` is recorded in REPORT.md. Ctrl-C
+    ends it with one line and exit code 130."""
     args = build_parser(prog).parse_args(argv)
-    root = project_root() if root is None else Path(root)
-    experiments = discover(root)
+    try:
+        check_environment()
+        root = project_root() if root is None else Path(root)
+        experiments = discover(root)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.list:
         print(listing(experiments))
         return 0
@@ -117,6 +138,16 @@ def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: st
     if args.seeds is not None and args.seeds < 1:
         print(f"error: --seeds must be a positive number of seeds, got {args.seeds}", file=sys.stderr)
         return 2
+    try:
+        return _run_all(args, argv, experiments, root, command)
+    except KeyboardInterrupt:
+        print("interrupted; computed results are kept in the cache", file=sys.stderr)
+        return 130
+
+
+def _run_all(args, argv, experiments, root: Path, command: str) -> int:
+    from .report.markdown import write_report
+    names = args.only or list(experiments)
     out = args.out if args.out is not None else default_out(args.profile, root)
     common = ["--profile", args.profile, "--device", args.device, "--backend", args.backend, "--out", str(out)]
     common += ["--seeds", str(args.seeds)] if args.seeds is not None else []
@@ -143,6 +174,8 @@ def run_all(argv: list[str] | None = None, *, root: Path | None = None, prog: st
             bar.set_postfix_str(name)
             t0 = time.time()
             code = experiments[name].main(common)
+            if code == 130:   # Ctrl-C: the experiment said what is kept; the suite stops too
+                return 130
             print(f"[{name}] exit {code} in {time.time() - t0:.0f} s ({i}/{len(names)} experiments, "
                   f"{time.time() - started:.0f} s in all)", flush=True)
             if code:

@@ -153,8 +153,8 @@ def test_a_run_killed_while_writing_outputs_leaves_the_previous_run_intact(tmp_p
     def killed(self, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(OutputSet, "commit", killed)
-    with pytest.raises(KeyboardInterrupt):
-        parity_tasks.EXPERIMENT.main(TINY + ["--seeds", "3", "--out", str(tmp_path)])
+    # Ctrl-C ends the run with one line and exit code 130 (issue 30), the outputs untouched
+    assert parity_tasks.EXPERIMENT.main(TINY + ["--seeds", "3", "--out", str(tmp_path)]) == 130
     assert {n: (folder / n).read_bytes() for n in before} == before
     monkeypatch.undo()
     assert parity_tasks.EXPERIMENT.main(TINY + ["--seeds", "3", "--out", str(tmp_path)]) == 0

@@ -66,42 +66,84 @@ class Batch:
         return Batch(take(self.x), take(self.y), take(self.mask))
 
 
+MAX_EPOCHS = 1_000_000     # epoch cap limit: 20× the longest run in the suite (50 000); the trainers list every check
+FLOAT32_MAX = 3.4028234663852886e38   # the trainers step in float32: a larger step or decay is infinite there
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) < float("inf")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """Optimiser and stopping settings shared by every member of a batch."""
+    """Optimiser and stopping settings shared by every member of a batch.
 
-    epochs: int = 1000
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    layer_lr: tuple[float, ...] | None = None
-    batch_size: int | None = None
-    loss: str = "mse"
-    halt_metric: str = "mse"
-    eval_every: int = 1
-    record_curves: bool = False
-    patience: int | None = None
-    min_delta: float = 0.0
-    lr_grid: tuple[float, ...] = (1.0,)   # multipliers of lr tried per condition (chosen on the halt set)
+    Validated here, once, for every caller (the command line turns the ValueError into
+    ``error: --train.<field> ...``): each message starts with the field's name. ``layer_lr`` holds
+    one multiplier per weight layer (its length is checked against the net by
+    :func:`check_layers`); a multiplier of 0 freezes that layer."""
+
+    epochs: int = field(default=1000, metadata={"help": "epoch cap (a safety cap when patience is set)"})
+    lr: float = field(default=0.1, metadata={"help": "base learning rate (the grid multiplies it)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum, in [0, 1)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 decay on weights (not biases)"})
+    layer_lr: tuple[float, ...] | None = field(default=None, metadata={
+        "help": "learning-rate multiplier per weight layer, input side first; 0 freezes a layer"})
+    batch_size: int | None = field(default=None, metadata={"help": "mini-batch rows (none: full batch)"})
+    loss: str = field(default="mse", metadata={"help": "training loss", "choices": ("mse", "ce")})
+    halt_metric: str = field(default="mse", metadata={"help": "halt-set metric for stopping and the lr choice",
+                                                      "choices": HALT_METRICS})
+    eval_every: int = field(default=1, metadata={"help": "epochs between halt-set checks"})
+    record_curves: bool = field(default=False, metadata={"help": "keep per-check halt and test curves"})
+    patience: int | None = field(default=None, metadata={
+        "help": "stop after this many checks without improvement (none: run to the cap)"})
+    min_delta: float = field(default=0.0, metadata={"help": "improvement smaller than this does not count"})
+    lr_grid: tuple[float, ...] = field(default=(1.0,), metadata={
+        "help": "multipliers of lr tried per condition, chosen per seed on the halt set"})
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.eval_every < 1:
-            raise ValueError("epochs and eval_every must be ≥ 1")
-        if not (0 < self.lr < float("inf")) or not 0 <= self.momentum < 1 or not 0 <= self.weight_decay < float("inf"):
-            raise ValueError("need finite lr > 0, 0 ≤ momentum < 1 and finite weight_decay ≥ 0")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be in 1..{MAX_EPOCHS:_} (the cap on training length), got {self.epochs}")
+        if not 1 <= self.eval_every <= MAX_EPOCHS:
+            raise ValueError(f"eval_every must be in 1..{MAX_EPOCHS:_} epochs, got {self.eval_every}")
+        if not (_finite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (_finite(self.weight_decay) and 0 <= self.weight_decay <= FLOAT32_MAX):
+            raise ValueError(f"weight_decay must be a number in [0, {FLOAT32_MAX:.3g}] (float32), got {self.weight_decay}")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("batch_size must be ≥ 1 (or None for full batch)")
+            raise ValueError(f"batch_size must be ≥ 1 (or none for full batch), got {self.batch_size}")
         if self.halt_metric not in HALT_METRICS:
-            raise ValueError(f"halt_metric must be one of {HALT_METRICS}")
+            raise ValueError(f"halt_metric must be one of {', '.join(HALT_METRICS)}, got {self.halt_metric!r}")
         if self.loss not in ("mse", "ce"):
             raise ValueError(f"loss must be mse or ce, got {self.loss!r}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError("patience must be ≥ 1 evaluations (or None: run to the epoch cap)")
-        if not 0 <= self.min_delta < float("inf"):
-            raise ValueError("min_delta must be finite and ≥ 0")
-        if not self.lr_grid or any(not 0 < m < float("inf") for m in self.lr_grid) \
+        if self.patience is not None and not 1 <= self.patience <= MAX_EPOCHS:
+            raise ValueError(f"patience must be in 1..{MAX_EPOCHS:_} evaluations (or none: run to the epoch cap), "
+                             f"got {self.patience}")
+        if not (_finite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number ≥ 0, got {self.min_delta}")
+        if not self.lr_grid or any(not (_finite(m) and m > 0) for m in self.lr_grid) \
                 or len(set(self.lr_grid)) != len(self.lr_grid):
-            raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {self.lr_grid}")
+            raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {_show(self.lr_grid)}")
+        if self.layer_lr is not None and (not self.layer_lr or any(not (_finite(m) and m >= 0) for m in self.layer_lr)):
+            raise ValueError(f"layer_lr needs one finite multiplier ≥ 0 per weight layer (0 freezes a layer), "
+                             f"got {_show(self.layer_lr)}")
+        step = self.lr * max(self.lr_grid) * max(self.layer_lr or (1.0,))
+        if not step <= FLOAT32_MAX:
+            raise ValueError(f"lr {self.lr:g} × the largest lr_grid multiplier {max(self.lr_grid):g}"
+                             + (f" × layer_lr {max(self.layer_lr):g}" if self.layer_lr else "")
+                             + f" is {step:.3g}, beyond float32 ({FLOAT32_MAX:.3g}): the trainers would step by infinity")
+
+    def check_layers(self, n_layers: int) -> None:
+        """``layer_lr`` must have one multiplier per weight layer of a net with ``n_layers`` of them."""
+        if self.layer_lr is not None and len(self.layer_lr) != n_layers:
+            raise ValueError(f"layer_lr has {len(self.layer_lr)} multiplier{'s' * (len(self.layer_lr) != 1)} "
+                             f"({_show(self.layer_lr)}) but the net has {n_layers} weight layers")
+
+
+def _show(values: tuple) -> str:
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 @dataclass

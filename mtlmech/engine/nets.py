@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -54,16 +54,19 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class NetConfig:
-    """The network settings an experiment chooses (inputs and outputs come from the problem)."""
+    """The network settings an experiment chooses (inputs and outputs come from the problem).
+    Validated here, once (each message starts with the field's name, which the command line turns
+    into ``--net.<field>``); the memory a size needs is estimated before a run starts
+    (:func:`mtlmech.pipeline.checks.check_memory`)."""
 
-    hidden: tuple[int, ...] = (16,)
-    activation: str = "sigmoid"
-    output: str = "sigmoid"
-    init_scale: float = 1.0
+    hidden: tuple[int, ...] = field(default=(16,), metadata={"help": "hidden layer sizes"})
+    activation: str = field(default="sigmoid", metadata={"help": "hidden units", "choices": ACTIVATIONS})
+    output: str = field(default="sigmoid", metadata={"help": "output units", "choices": OUTPUTS})
+    init_scale: float = field(default=1.0, metadata={"help": "initial weights U(±s/√fan_in)"})
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden layer sizes must be ≥ 1, got {self.hidden}")
+            raise ValueError(f"hidden needs layer sizes ≥ 1, got {' '.join(map(str, self.hidden)) or 'none'}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.output not in OUTPUTS:

@@ -1,25 +1,32 @@
 """Checks made before any training starts, so that bad input ends a run with one line naming the
-flag (exit code 2) and nothing written: value rules for config fields by name, the output folder
-(writable, enough free disk), the memory a run's results and a problem's tables need, and the
+flag (exit code 2) and nothing written: value rules for an experiment's own flat config fields, the
+output folder (writable, enough free disk, no over-long names or symlink loops), the memory a run
+needs, the environment (``MTLMECH_THREADS``, ``MTLMECH_DASK_TIMEOUT``, ``MTLMECH_ROOT``) and the
 ``--dask`` address.
 
-The value rules are generic: they apply to every experiment's config by field name, including
-the nested ``train.*`` / ``net.*`` fields and the version-1 flat fields (``lr``, ``epochs``, ...)::
+Each setting is validated once. A nested settings dataclass validates itself in its
+``__post_init__`` (:class:`~mtlmech.engine.common.TrainSpec` for ``--train.*``,
+:class:`~mtlmech.engine.nets.NetConfig` for ``--net.*``, and any other nested one); the command
+line turns its ValueError into ``error: --train.lr 0: lr must be ...``. The rules below apply by
+name only to an experiment's own *flat* fields, which have no dataclass of their own to say so::
 
-    n_*, *_n, *_trials, *_examples (int)       ≥ 0
-    epochs, eval_every, hidden, patience, ...  ≥ 1 (also *_epochs, *_eval_every, *_hidden, hidden_grid)
-    lr, *_lr, lr_grid, *_lr_grid, lr_factors   finite and > 0
-    momentum, *_momentum                       in [0, 1)
-    *fraction                                  in [0, 1]
-    weight_decay, decays, min_delta, tol*      ≥ 0
+    n_*, *_n, *_trials, *_examples, *_seeds (int)   ≥ 0
+    hidden_grid, width, *_epochs, *_eval_every, *_hidden   ≥ 1
+    lr_factors, *_lr, *_lr_grid                       finite and > 0
+    *_momentum                                        in [0, 1)
+    *fraction                                         in [0, 1]
+    decays, tol*                                      finite and ≥ 0
 
-Anything a rule cannot express (a size that must be in a sweep, parity bits within the input)
-belongs in the Config's ``__post_init__`` or the problem factory; the driver then names the flag
-that caused the error (:func:`mtlmech.pipeline.experiment.Experiment.prepare`).
+and the values of a numeric list flag must be distinct (a repeated size or rate is a typo, and
+would train the same point twice). Anything a rule cannot express (a size that must be in a
+sweep, parity bits within the input) belongs in the Config's ``__post_init__`` or the problem
+factory; the driver then names the flag that caused the error
+(:func:`mtlmech.pipeline.experiment.Experiment.prepare`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -43,18 +50,17 @@ def _finite_positive(v: Any) -> bool:
 
 
 def _rule(name: str) -> tuple[Callable[[Any], bool], str] | None:
-    """(predicate on one value, what it must be) for a field called ``name`` (last part of a dotted
-    name), or None when no generic rule applies."""
-    if name in ("epochs", "eval_every", "hidden", "patience", "batch_size", "hidden_grid", "width") \
-            or name.endswith(("_epochs", "_eval_every", "_hidden")):
+    """(predicate on one value, what it must be) for a flat field called ``name``, or None when no
+    generic rule applies."""
+    if name in ("hidden_grid", "width") or name.endswith(("_epochs", "_eval_every", "_hidden")):
         return _at_least(1), "≥ 1"
-    if name in ("lr", "lr_grid", "lr_factors", "init_scale") or name.endswith(("_lr", "_lr_grid")):
+    if name == "lr_factors" or name.endswith(("_lr", "_lr_grid")):
         return _finite_positive, "a finite number > 0"
-    if name == "momentum" or name.endswith("_momentum"):
+    if name.endswith("_momentum"):
         return (lambda v: 0 <= v < 1), "in [0, 1)"
     if name.endswith("fraction"):
         return (lambda v: 0 <= v <= 1), "in [0, 1]"
-    if name in ("weight_decay", "decays", "min_delta") or name.startswith("tol"):
+    if name == "decays" or name.startswith("tol"):
         return (lambda v: math.isfinite(v) and v >= 0), "a finite number ≥ 0"
     if name.startswith("n_") or name.endswith(("_n", "_trials", "_examples", "_seeds")):
         return _at_least(0), "≥ 0"
@@ -63,17 +69,22 @@ def _rule(name: str) -> tuple[Callable[[Any], bool], str] | None:
 
 def check_value(dest: str, value: Any) -> None:
     """Raise a UsageError naming ``--dest`` when ``value`` (a scalar or tuple) breaks the rule for
-    the field's name. Strings, booleans and None (an optional value's ``none``) are not checked."""
-    rule = _rule(dest.rsplit(".", 1)[-1])
-    if rule is None or value is None:
+    the flat field's name, or a numeric tuple repeats a value. A nested field (``train.lr``) is
+    left to its dataclass. Strings, booleans and None (an optional value's ``none``) are not checked."""
+    if "." in dest or value is None:
+        return
+    flag = "--" + dest.replace("_", "-")
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if isinstance(value, (tuple, list)) and numbers and len(set(numbers)) != len(numbers):
+        repeated = sorted({v for v in numbers if numbers.count(v) > 1})
+        raise UsageError(f"{flag} lists {' '.join(map(str, repeated))} more than once; give each value once")
+    rule = _rule(dest)
+    if rule is None:
         return
     ok, what = rule
-    values = value if isinstance(value, (tuple, list)) else (value,)
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            continue
+    for v in numbers:
         if not ok(v):
-            flag = "--" + dest.replace("_", "-")
             shown = " ".join(str(x) for x in values)
             raise UsageError(f"{flag} must be {what}" + (" (each value)" if len(values) > 1 else "") + f", got {shown}")
 
@@ -95,17 +106,89 @@ def check_run_size(n_seeds: int, n_units: int, flag: str = "--seeds") -> None:
         raise UsageError(f"{flag} {n_seeds}: {exc}") from None
 
 
+def _nested(cfg: Any, kind: type) -> list[tuple[str, Any]]:
+    """(dotted name, value) of every field of ``cfg`` (recursively) that is an instance of ``kind``."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, kind):
+            out.append((f.name, value))
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out += [(f"{f.name}.{n}", v) for n, v in _nested(value, kind)]
+    return out
+
+
+def _largest(cfg: Any, names: Callable[[str], bool]) -> int:
+    """The largest int among ``cfg``'s flat fields (or their tuple values) whose name passes ``names``."""
+    best = 0
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if names(f.name):
+            best = max([best, *(v for v in values if isinstance(v, int) and not isinstance(v, bool))])
+    return best
+
+
+WORK_COPIES = 8   # per member: weights, momentum, shared snapshot, gradients, workspace (+ one snapshot per output)
+
+
+def memory_estimate(cfg: Any, n_seeds: int, shard_size: int) -> tuple[float, str]:
+    """A lower bound on the bytes one batch of a run holds at once, and what sets it.
+
+    Members in a batch ≥ min(seeds, shard size) × the lr grid; each member holds its rows (train,
+    halt, test, probes: ``n_train``, ``n_halt``, ``n_test``, ``n_probe`` and ``*_n`` sizes) of
+    ≥ ``n_bits`` + 1 float32 columns, and ``WORK_COPIES`` copies of its weights (≥ ``hidden`` × the
+    same width), plus the halt/test curves it records. Every factor is a lower bound, so only a
+    run that cannot fit is refused."""
+    from ..engine.common import TrainSpec
+    from ..engine.nets import NetConfig
+    trains = [t for _, t in _nested(cfg, TrainSpec)] or [TrainSpec()]
+    nets = [n for _, n in _nested(cfg, NetConfig)] or [NetConfig()]
+    width = max(_largest(cfg, lambda n: n in ("n_bits", "n_inputs")), 1) + 1
+    rows = sum(_largest(cfg, lambda n, k=k: n == k) for k in ("n_train", "n_halt", "n_test", "n_probe"))
+    rows = max(rows, _largest(cfg, lambda n: n.endswith("_n")))
+    hidden = max(sum(n.hidden) for n in nets)
+    grid = min(len(t.lr_grid) for t in trains)
+    members = max(min(n_seeds, shard_size), 1) * grid
+    curves = max((t.epochs // t.eval_every) * 3 if t.record_curves else 0 for t in trains)
+    per_member = 4.0 * (rows * width + WORK_COPIES * hidden * width + curves * 2)
+    parts = {"rows": rows * width, "weights": WORK_COPIES * hidden * width, "curves": curves * 2}
+    why = max(parts, key=parts.get)
+    return members * per_member, {"rows": f"{rows} rows of {width} columns", "weights": f"hidden layers of {hidden}",
+                                  "curves": f"curves of {curves // 3} checks"}[why] + f" × {members} nets in a batch"
+
+
+def check_memory(cfg: Any, n_seeds: int, shard_size: int, given: dict[str, Any]) -> None:
+    """Refuse a run whose batch cannot fit in memory (:func:`memory_estimate`), naming the flags given."""
+    need, what = memory_estimate(cfg, n_seeds, shard_size)
+    try:
+        require_memory(need, what)
+    except ResourceError as exc:
+        flags = " ".join("--" + d.replace("_", "-") for d in given) or "the profile's sizes"
+        raise UsageError(f"{flags}: {exc}") from None
+
+
 def check_out(folder: Path, *, need_bytes: float = 0, flag: str = "--out") -> None:
     """``folder`` (which may not exist yet) can be created and written, and its disk has
     ``need_bytes`` free. Writes nothing that stays: a probe file is created and removed."""
     folder = Path(folder)
     if str(folder) == "":
         raise UsageError(f"{flag} must name a folder, got an empty string")
+    for part in folder.parts:
+        if len(os.fsencode(part)) > 255:
+            raise UsageError(f"{flag}: the folder name {part[:20]}… is {len(os.fsencode(part))} bytes long; "
+                             f"a file system allows 255")
     existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
+    while True:
+        try:
+            os.stat(existing)
             break
-        existing = existing.parent
+        except (FileNotFoundError, NotADirectoryError):
+            if existing.parent == existing:
+                break
+            existing = existing.parent
+        except OSError as exc:   # a symlink loop, a name too long for the path, no permission
+            raise UsageError(f"{flag} {folder}: {existing}: {exc.strerror or exc}") from None
     if existing.exists() and not existing.is_dir():
         raise UsageError(f"{flag} {folder}: {existing} is a file, not a folder")
     try:
@@ -121,6 +204,30 @@ def check_out(folder: Path, *, need_bytes: float = 0, flag: str = "--out") -> No
 
 
 # ---------------------------------------------------------------------------------------------
+# the environment
+
+def threads_setting() -> int | None:
+    """``$MTLMECH_THREADS`` as a whole number ≥ 1 (None when unset); else a UsageError."""
+    text = os.environ.get("MTLMECH_THREADS", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"MTLMECH_THREADS must be a whole number of threads ≥ 1, got {text!r}")
+    return int(text)
+
+
+def check_environment() -> None:
+    """The settings read from the environment: ``MTLMECH_THREADS``, ``MTLMECH_DASK_TIMEOUT`` and
+    ``MTLMECH_ROOT`` (a named root must be a project even when ``--out`` is given, so that every
+    entry point refuses it alike)."""
+    threads_setting()
+    dask_timeout()
+    from .paths import ENV, project_root
+    if os.environ.get(ENV):
+        project_root()
+
+
+# ---------------------------------------------------------------------------------------------
 # --dask
 
 def dask_spec(spec: str | None) -> str | None:
@@ -133,6 +240,10 @@ def dask_spec(spec: str | None) -> str | None:
         n = spec.split(":", 1)[1]
         if not n.isdigit() or int(n) < 1:
             raise UsageError(f"--dask local:N needs a number of workers N ≥ 1, got {spec!r}")
+        try:
+            require_memory(int(n) * float(MAX_DASK_WORKERS_BYTES), f"{int(n)} local worker processes")
+        except ResourceError as exc:
+            raise UsageError(f"--dask {spec}: {exc}; ask for fewer workers") from None
         return spec
     if spec.startswith("tcp://"):
         host, _, port = spec[len("tcp://"):].rpartition(":")
@@ -142,10 +253,18 @@ def dask_spec(spec: str | None) -> str | None:
     raise UsageError(f"--dask must be local, local:N or tcp://HOST:PORT, got {spec!r}")
 
 
+MAX_DASK_WORKERS_BYTES = 512 << 20   # memory of one local Dask worker process: torch imported, one shard's batch
+
+
 def dask_timeout() -> float:
-    """Seconds to wait for a ``--dask tcp://`` scheduler: ``$MTLMECH_DASK_TIMEOUT`` or 10."""
+    """Seconds to wait for a ``--dask tcp://`` scheduler: ``$MTLMECH_DASK_TIMEOUT`` (a number > 0) or 10."""
+    text = os.environ.get("MTLMECH_DASK_TIMEOUT", "").strip()
+    if not text:
+        return 10.0
     try:
-        value = float(os.environ.get("MTLMECH_DASK_TIMEOUT", "10"))
+        value = float(text)
     except ValueError:
-        value = 10.0
-    return value if value > 0 else 10.0
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"MTLMECH_DASK_TIMEOUT must be a number of seconds > 0, got {text!r}")
+    return value

@@ -24,7 +24,7 @@ from ..engine.seeding import canonical_json
 from ..engine.training import resolve_backend
 from ..stats import ClaimResult, judge
 from . import cli
-from .checks import DISK_BYTES, check_out, check_run_size, dask_spec, dask_timeout
+from .checks import DISK_BYTES, check_memory, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import (
     DATA_FILES,
     FolderLock,
@@ -173,14 +173,35 @@ def make_client(spec: str | None):
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
+    # distributed's own ``timeout`` covers the TCP connect, not a listener that accepts and never answers
+    # (the handshake then waits for ever) nor one that answers with junk (read as a frame length: a
+    # multi-EiB allocation); so the connection is made in a thread with a hard deadline, and any
+    # failure is one line
+    import threading
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(spec, timeout=timeout)
+        except BaseException as exc:   # noqa: BLE001 - reported below as one line
+            box["error"] = exc
+    thread = threading.Thread(target=connect, daemon=True, name="mtlmech-dask-connect")
     try:
-        return Client(spec, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise cli.UsageError(f"--dask {spec}: no Dask scheduler answered within {timeout:g} s "
-                             f"({type(exc).__name__}); is the address right and the scheduler running?") from None
+        thread.start()
+        thread.join(timeout + 1)
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+    if "client" in box:
+        return box["client"]
+    if thread.is_alive():
+        why = "no answer"
+    else:
+        exc = box["error"]
+        why = type(exc).__name__ if isinstance(exc, (OSError, TimeoutError)) else \
+            f"it did not answer as a Dask scheduler: {type(exc).__name__}"
+    raise cli.UsageError(f"--dask {spec}: no Dask scheduler answered within {timeout:g} s ({why}); "
+                         f"is the address right and the scheduler running? ($MTLMECH_DASK_TIMEOUT sets the wait)")
 
 
 def runs_table(records: dict[str, dict[int, dict]]) -> pd.DataFrame:
@@ -195,6 +216,17 @@ def extras_table(records: dict[str, dict[int, dict]]) -> dict[str, dict[str, Any
             for unit, recs in records.items() if any(r.get("extra") for r in recs.values())}
 
 
+@dataclass(frozen=True)
+class Command:
+    """Another mode of an experiment script (``--show-run SEED``, ``--list``): listed by ``--help``
+    with the run options; when its flag is on the command line, ``run(argv)`` gets the whole
+    command line (it parses its own options) and returns the exit code."""
+
+    help: str
+    run: Callable[[list[str]], int]
+    metavar: str | None = None   # None: a flag without a value
+
+
 @dataclass
 class Experiment:
     name: str
@@ -206,12 +238,25 @@ class Experiment:
     version: int = 1                              # the construction version (recorded in summary.json)
     shard_size: int = 512
     folder: Callable[[Any], str] | None = None   # output folder name from the config (default: name)
-    default_root: Path | None = None              # output root when --out is not given (default: by profile)
+    default_root: Path | Callable[[], Path] | None = None   # output root without --out (default: by profile);
+    # a callable is asked only when needed, so that importing an experiment never looks for the project
+    commands: dict[str, Command] = field(default_factory=dict)   # other modes of the script, e.g. --show-run SEED
 
     def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
-        root = opts.out if opts.out is not None else (
-            self.default_root or default_out(opts.profile, project_root(near=self.make_units)))
-        return root / (self.folder(cfg) if self.folder else self.name)
+        """``--out`` (or the default root) / the experiment's folder, which must be one plain name:
+        a folder named from user input (``--problem ../x``) never leads outside the root."""
+        if opts.out is not None:
+            root = opts.out
+        elif self.default_root is not None:
+            root = self.default_root() if callable(self.default_root) else self.default_root
+        else:
+            root = default_out(opts.profile, project_root(near=self.make_units))
+        name = self.folder(cfg) if self.folder else self.name
+        if not name or name in (".", "..") or any(c in name for c in "/\\\0") or len(name.encode()) > 255:
+            flags = " ".join("--" + d.replace("_", "-") for d in opts.given) or "the config"
+            raise cli.UsageError(f"{flags}: the output folder name {name[:60]!r} must be one plain name "
+                                 f"(no /, \\ or .., at most 255 bytes)")
+        return root / name
 
     def _units(self, cfg: Any, opts: cli.RunOptions) -> list[Unit]:
         """``make_units``, with an error on bad input led by the flag that causes it."""
@@ -234,16 +279,62 @@ class Experiment:
         """Everything checked before anything is written or trained: flags, config, units (the
         problems they build), that the results fit in memory and the output folder is writable
         with room on its disk. Bad input raises a one-line :class:`~mtlmech.pipeline.cli.UsageError`."""
-        cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv)
+        cfg, opts = cli.parse(f"experiments/{self.name}.py", self.doc, self.config_cls, self.profiles, argv,
+                              commands={flag: (c.help, c.metavar) for flag, c in self.commands.items()})
         outdir = self.outdir(cfg, opts)
         n_seeds = opts.seeds if opts.seed_ids is None else len(opts.seed_ids)
-        units = [] if opts.replot else self._units(cfg, opts)
-        if not opts.replot:
+        if opts.replot:
+            if not (outdir / "runs.csv").is_file():
+                raise cli.UsageError(f"--replot needs {outdir / 'runs.csv'}; run without --replot first")
+            units = []
+        else:
+            check_memory(cfg, n_seeds, self.shard_size, opts.given)
+            units = self._units(cfg, opts)
             check_run_size(n_seeds, len(units), "--seeds" if opts.seed_ids is None else "--seed-ids")
         check_out(outdir, need_bytes=0 if opts.replot else float(n_seeds) * len(units) * DISK_BYTES)
         return cfg, opts, outdir, units
 
     def main(self, argv: list[str] | None = None) -> int:
+        """Run the experiment: 0 on success, 2 with one ``error:`` line for bad input (nothing
+        written), 130 with one line on Ctrl-C (what was computed stays in the cache)."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        for flag, command in self.commands.items():
+            if flag in args or any(a.startswith(flag + "=") for a in args):
+                try:
+                    return command.run(args)
+                except cli.UsageError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
+                except KeyboardInterrupt:
+                    print("interrupted", file=sys.stderr)
+                    return 130
+        try:
+            return self._main(args if argv is not None else None)
+        except KeyboardInterrupt:
+            print(f"interrupted; {self._cached} computed results are kept in the cache", file=sys.stderr)
+            return 130
+
+    _cached = 0   # results in the cache when a run is interrupted (for its one line)
+
+    def _count_cached(self, outdir: Path, units: list[Unit], seeds: list[int]) -> int:
+        """How many of this run's (unit, seed) results the cache holds now."""
+        import contextlib
+        import io
+        import warnings
+
+        from .store import SeedCache
+        n = 0
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for unit in units:
+                try:
+                    n += len(set(SeedCache(outdir, unit.hash).load()) & set(seeds))
+                except Exception:   # noqa: BLE001 - a count for a message only
+                    pass
+        return n
+
+    def _main(self, argv: list[str] | None) -> int:
+        self._cached = 0
         try:
             cfg, opts, outdir, units = self.prepare(argv)
         except cli.UsageError as exc:
@@ -275,6 +366,9 @@ class Experiment:
         except OSError as exc:   # the lock itself could not be taken (a read-only folder)
             print(f"error: --out: {outdir}: {exc.strerror or exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            self._cached = self._count_cached(outdir, units, opts.seed_list)
+            raise
         finally:
             if client is not None:
                 cluster = client.cluster if opts.dask.startswith("local") else None

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .cli import UsageError
+from .errors import UsageError
 
 ENV = "MTLMECH_ROOT"
 _chosen: Path | None = None
