@@ -21,7 +21,7 @@ from pathlib import Path
 from .pipeline.cli import UsageError
 from .pipeline.experiment import default_out
 from .pipeline.outputs import OutputsError
-from .pipeline.paths import ENV, project_root, use_root
+from .pipeline.paths import ENV, project_root, root_scope, use_root
 from .suite import HelpFormatter, OneLineParser, discover, listing, run_all
 
 
@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv[:cut])
     if args.command == "run-all":
         args.flags = argv[cut:]
+    with root_scope():   # --root holds for this call only
+        return _main(args, argv)
+
+
+def _main(args, argv: list[str]) -> int:
     try:
         if args.root is not None:
             use_root(args.root)

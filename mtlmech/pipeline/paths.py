@@ -50,6 +50,18 @@ def use_root(path: Path | str | None) -> None:
 
 
 @contextmanager
+def root_scope() -> Iterator[None]:
+    """Whatever :func:`use_root` sets inside the block is undone after it (``mtlmech.console.main``
+    is a library function too: its ``--root`` must not outlive the call)."""
+    global _chosen
+    previous = _chosen
+    try:
+        yield
+    finally:
+        _chosen = previous
+
+
+@contextmanager
 def using_root(path: Path) -> Iterator[Path]:
     """Within the block, :func:`project_root` is ``path`` (restored afterwards)."""
     global _chosen
