@@ -9,8 +9,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..pipeline.verdict_lines import EDGE_FLAG, QUICK_LABEL
 from ..stats import VERDICTS
 from .citations import cited, linked, reference
+from .fields import is_fragile, is_premise, is_quick, replication
 
 MAX_TABLE_ROWS = 40     # rows of one table shown; the rest are in summary.json
 MAX_LIST_ITEMS = 8      # items of a list shown in a cell or line
@@ -152,7 +154,18 @@ def references_section(summaries: list[dict]) -> list[str]:
 
 
 def load_summaries(root: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(root).glob("*/summary.json"))]
+    """Every ``<folder>/summary.json`` under ``root``, each with its folder's name under ``"folder"``
+    (an experiment can have several folders, e.g. compare_<problem>-<hash>)."""
+    out = []
+    for p in sorted(Path(root).glob("*/summary.json")):
+        summary = json.loads(p.read_text(encoding="utf-8"))
+        summary["folder"] = p.parent.name
+        out.append(summary)
+    return out
+
+
+def folder(summary: dict) -> str:
+    return summary.get("folder") or summary["experiment"]
 
 
 def _number(v: Any) -> bool:
@@ -173,7 +186,6 @@ def _effect(claim: dict) -> str:
     return f"{_fmt(claim.get('effect'))}{interval}"
 
 
-EDGE_FLAG = 0.10   # a grid edge chosen by more than this share of seeds: the grid should be extended
 
 
 def _verdict(claim: dict) -> str:
@@ -255,7 +267,6 @@ PAGE = "README.md"               # an experiment's page, in its folder
 MAX_ROW = 250                    # characters of one ledger row at most
 STATEMENT_CHARS = 110            # a claim's statement in the ledger is cut to this (in full on its page)
 REASON_CHARS = 170               # a changed verdict's reason in "What changed" (in full on the page)
-QUICK_LABEL = "quick profile — preliminary"
 
 
 def _cut(text: str, n: int) -> str:
@@ -268,29 +279,6 @@ def _cut(text: str, n: int) -> str:
 
 def _anchor(claim_id: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", claim_id.lower())
-
-
-def replication(claim: dict) -> dict | None:
-    """The claim's replication-sample result (a dict with at least ``verdict``), where the summary has one."""
-    rep = claim.get("replication")
-    return rep if isinstance(rep, dict) and rep.get("verdict") else None
-
-
-def is_premise(claim: dict) -> bool:
-    """A premise check (does the construction do what it should?): shown, not counted in the tallies."""
-    return claim.get("kind") == "premise" or claim.get("premise") is True
-
-
-def is_fragile(claim: dict) -> bool:
-    """The confirmatory and replication verdicts disagree (recorded as ``fragile``, else derived)."""
-    if "fragile" in claim:
-        return bool(claim["fragile"])
-    rep = replication(claim)
-    return rep is not None and rep["verdict"] != claim["verdict"]
-
-
-def is_quick(summary: dict) -> bool:
-    return summary.get("profile") == "quick"
 
 
 def _short_verdict(claim: dict) -> str:
@@ -333,7 +321,7 @@ def headline(summaries: list[dict]) -> list[str]:
 
 
 def _page_link(summary: dict, anchor: str = "") -> str:
-    return f"{summary['experiment']}/{PAGE}" + (f"#{anchor}" if anchor else "")
+    return f"{folder(summary)}/{PAGE}" + (f"#{anchor}" if anchor else "")
 
 
 def ledger(summaries: list[dict]) -> list[str]:
@@ -343,7 +331,7 @@ def ledger(summaries: list[dict]) -> list[str]:
     for s in summaries:
         counts = tally(s["claims"])
         label = f" — {QUICK_LABEL}" if is_quick(s) else ""
-        out += ["", f"### [{s['experiment']}]({_page_link(s)}){label}", "",
+        out += ["", f"### [{folder(s)}]({_page_link(s)}){label}", "",
                 _cut(s.get("description", ""), 200) + " "
                 + " · ".join(f"{v} {n}" for v, n in counts.items() if n), ""]
         if two:
@@ -511,7 +499,7 @@ def claim_section(summary: dict, c: dict) -> list[str]:
         out += _wrapped(f"**version 1**: {_fmt(v1)}", first="- ", indent="  ")
     if c.get("figure"):
         fig = c["figure"]
-        rel = fig.split("/", 1)[1] if fig.startswith(summary["experiment"] + "/") else f"../{fig}"
+        rel = fig.split("/", 1)[1] if fig.startswith(folder(summary) + "/") else f"../{fig}"
         out += [f"- **figure**: [{Path(fig).name}]({rel})"]
     return out
 
@@ -521,7 +509,8 @@ def build_page(summary: dict) -> str:
     record, figures inline, the tables as tables, the constructions tried."""
     s, prov = summary, summary["provenance"]
     quick = f" ({QUICK_LABEL})" if is_quick(s) else ""
-    out = [f"# {s['experiment']}{quick}", "",
+    title = s["experiment"] if folder(s) == s["experiment"] else f"{s['experiment']}: {folder(s)}"
+    out = [f"# {title}{quick}", "",
            "_Generated from `summary.json` in this folder by `mtlmech report`; do not edit by hand. "
            "[← all experiments](../REPORT.md)_", ""]
     if s.get("description"):
@@ -558,7 +547,7 @@ def write_report(root: Path, *, command: str | None = None) -> Path:
     root = Path(root)
     summaries = load_summaries(root)
     for s in summaries:
-        atomic_write_text(root / s["experiment"] / PAGE, build_page(s))
+        atomic_write_text(root / folder(s) / PAGE, build_page(s))
     overview_figure(summaries, root / OVERVIEW)
     path = root / "REPORT.md"
     atomic_write_text(path, build_report(root))

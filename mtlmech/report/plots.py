@@ -144,13 +144,13 @@ def overview_figure(summaries: list[dict], path: Path) -> str:
     drawn at the edge with their value."""
     from matplotlib.lines import Line2D
 
-    from .markdown import is_fragile, is_premise, is_quick, replication
+    from .fields import is_fragile, is_premise, is_quick, replication
     groups = []
     for s in summaries:
         rows = [(c, standardised(c)) for c in s["claims"]]
         shown = [(c, d) for c, d in rows if d is not None]
         if shown:
-            groups.append((s["experiment"], shown, len(rows) - len(shown)))
+            groups.append((s.get("folder") or s["experiment"], shown, len(rows) - len(shown)))
     # two columns, the experiments in order, split where the row counts balance best
     sizes = [len(g[1]) + 1 for g in groups]
     total, acc, cut = sum(sizes), 0, len(groups)
