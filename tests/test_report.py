@@ -19,6 +19,7 @@ from mtlmech.report.markdown import (
     build_page,
     build_report,
     load_summaries,
+    readme_tally,
     render_value,
     write_report,
 )
@@ -203,3 +204,11 @@ def test_nested_values_render_as_tables():
     text = "\n".join(render_value("L", list(range(3 * MAX_LIST_ITEMS))))
     assert f"… ({3 * MAX_LIST_ITEMS} items)]" in text
     assert "a∣b" in "\n".join(render_value("P", {"k": "a|b"}))
+
+
+def test_the_readme_opens_with_the_overview_figure_and_the_current_tally():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = readme.split("\n## ")[0]
+    assert readme_tally(load_summaries(FIGURES)) in head, "README's tally is stale: copy readme_tally()'s line"
+    assert "](figures/overview.png)" in head and "](docs/performance.md)" in readme
+    assert "\n## Speed\n" not in readme and "\n## Speed\n" in (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")

@@ -320,6 +320,11 @@ def headline(summaries: list[dict]) -> list[str]:
     return out
 
 
+def readme_tally(summaries: list[dict]) -> str:
+    """The tally line the README opens with (after the set-up commands)."""
+    return headline(summaries)[0]
+
+
 def _page_link(summary: dict, anchor: str = "") -> str:
     return f"{folder(summary)}/{PAGE}" + (f"#{anchor}" if anchor else "")
 
