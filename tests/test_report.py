@@ -212,3 +212,22 @@ def test_the_readme_opens_with_the_overview_figure_and_the_current_tally():
     assert readme_tally(load_summaries(FIGURES)) in head, "README's tally is stale: copy readme_tally()'s line"
     assert "](figures/overview.png)" in head and "](docs/performance.md)" in readme
     assert "\n## Speed\n" not in readme and "\n## Speed\n" in (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+
+
+def test_a_legend_below_the_axes_never_covers_the_x_label():
+    from mtlmech.report import plots
+    fig, axes = plots.new_figure(ncols=2)
+    for ax in axes[0]:
+        for k in range(6):
+            ax.plot([0, 1], [k, k + 1], label=f"series {k}")
+        ax.set_xlabel("a label\non two lines")
+        plots.legend_below(ax, ncol=2, fontsize=7)
+    plots.caption(fig, "caption " * 40)
+    plots._layout(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes[0]:
+        legend, label = ax.get_legend().get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
+        assert legend.y1 <= label.y0 and legend.y0 >= 0
+    caption = next(t for t in fig.texts if t.get_gid() == "caption").get_window_extent(renderer)
+    assert all(ax.get_legend().get_window_extent(renderer).y0 >= caption.y1 for ax in axes[0])

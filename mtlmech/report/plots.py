@@ -36,6 +36,19 @@ def errorbars(ax, x: Sequence[float], mean: Sequence[float], lo: Sequence[float]
     ax.errorbar(x, mean, yerr=yerr, label=label, color=color, marker=marker, capsize=3, lw=1.5, ms=4, linestyle=linestyle)
 
 
+def legend_below(ax, **kw):
+    """A legend centred under the axes, below its tick labels and x label (measured, so a legend
+    never covers the x label whatever the fonts), without a frame. ``kw`` go to ``ax.legend``."""
+    from matplotlib.transforms import ScaledTranslation
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    axis = ax.xaxis.get_tightbbox(renderer)
+    drop = max(ax.bbox.y0 - axis.y0, 0.0) / fig.dpi + 0.03            # inches from the axes' bottom
+    kw = {"loc": "upper center", "frameon": False, **kw}
+    return ax.legend(bbox_to_anchor=(0.5, 0.0),
+                     bbox_transform=ax.transAxes + ScaledTranslation(0, -drop, fig.dpi_scale_trans), **kw)
+
+
 def caption(fig, text: str) -> None:
     """A small note under the axes (n, what the error bars are, the construction)."""
     fig.text(0.01, 0.005, text, fontsize=7, ha="left", va="bottom", wrap=True, gid="caption")
@@ -61,7 +74,8 @@ def _layout(fig) -> None:
     tick labels stay the same)."""
     fig.tight_layout()
     grids = {ax.get_subplotspec().get_gridspec() for ax in fig.axes if ax.get_subplotspec() is not None}
-    if len(grids) != 1:
+    if len(grids) != 1:   # e.g. colorbars in their own grids: the two-pass layout inside the rect
+        fig.tight_layout(rect=(0, caption_space(fig), 1, 1))
         return
     nrows = grids.pop().nrows
     p = fig.subplotpars
