@@ -399,8 +399,9 @@ def build_report(root: Path, *, command: str | None = None) -> str:
     if quick:
         out += _wrapped(f"**{QUICK_LABEL.capitalize()}**: few seeds and sizes, for trying things; the committed "
                         "full-profile report is `figures/REPORT.md`.") + [""]
-    out += headline(summaries)
-    out += ["", f"Profile(s) {', '.join(profiles) or DASH}; code commit(s) {', '.join(commits) or DASH}.", "",
+    for line in headline(summaries):
+        out += [line, ""]
+    out += [f"Profile(s) {', '.join(profiles) or DASH}; code commit(s) {', '.join(commits) or DASH}.", "",
             f"![Every claim's standardised effect with its 95 % CI, by experiment, coloured by verdict]({OVERVIEW})", ""]
     out += _wrapped(
         "Verdicts ([docs/CLAIMS.md](../docs/CLAIMS.md)): *replicated* = the pre-registered test is significant at "
