@@ -159,7 +159,10 @@ def test_replication_premise_and_fragile_fields_are_shown_when_present(tmp_path)
                      replication={"verdict": "inconclusive", "effect": -0.01, "ci": [-0.03, 0.01], "n": 300}),
               _claim(id="A2", verdict="replicated", verdict_reason="", replication={"verdict": "replicated"}),
               _claim(id="P1", verdict="replicated", verdict_reason="", kind="premise")]
-    _write(tmp_path, _summary(claims, v1={}))
+    claims[0]["training"]["MTL"]["fit_guard_fraction"] = 0.03
+    summary = _summary(claims, v1={})
+    summary["training"][0]["fit_guard_fraction"] = 0.03
+    _write(tmp_path, summary)
     text = build_report(tmp_path)
     assert "| ID | claim | effect [95% CI] | verdict | replication |" in text
     assert "**2 claims**: replicated **2**" in text            # the premise check is not counted
@@ -169,6 +172,7 @@ def test_replication_premise_and_fragile_fields_are_shown_when_present(tmp_path)
     page = build_page(load_summaries(tmp_path)[0])
     assert "A1 — replicated ⚠ fragile" in page and "**replication sample**: **inconclusive**" in page
     assert "P1 — replicated (premise check, not counted)" in page
+    assert "cap 12.0% ⚠ under-trained; fit guard 3.0%" in " ".join(page.split()) and "| fit guard |" in page
 
 
 def test_quick_profile_is_labelled_preliminary(tmp_path):

@@ -216,21 +216,37 @@ def _v1(summary: dict, claim: dict) -> str:
     return f"{old['verdict']} — superseded: {_fmt(old['why']) or 'reason not recorded'}"
 
 
+FIT_GUARD_KEYS = ("fit_guard_fraction", "fit_fraction")   # the stats layer's fit-guard share, where recorded
+
+
+def _fit_guard(t: dict) -> float | None:
+    return next((t[k] for k in FIT_GUARD_KEYS if _number(t.get(k))), None)
+
+
 def training_section(summary: dict) -> list[str]:
-    """Per condition: runs, cap fraction, median stop epoch, chosen learning rates, edge share (flagged)."""
+    """Per condition: runs, cap fraction (and fit-guard fraction where recorded), median stop epoch,
+    chosen learning rates, edge share (flagged)."""
     rows = summary.get("training") or []
     if not rows:
         return []
-    out = ["", *_wrapped("**Training record per condition** (cap = share of nets stopped by the epoch cap; "
-                         f"edge = share of seeds whose chosen learning rate is a grid edge, flagged above "
-                         f"{EDGE_FLAG:.0%})"), "",
-           "| condition | nets | cap | median stop epoch | chosen learning rates (rate: seeds) | edge |", "|---|---|---|---|---|---|"]
+    guard = any(_fit_guard(r) is not None for r in rows)
+    out = ["", "## Training record per condition", ""]
+    out += _wrapped("Cap = share of nets stopped by the epoch cap (over 5 %: under-trained)"
+                    + ("; fit guard = share of nets the fit guard flagged" if guard else "")
+                    + f"; edge = share of seeds whose chosen learning rate is a grid edge, flagged above {EDGE_FLAG:.0%}.")
+    out += ["", "| condition | nets | cap |" + (" fit guard |" if guard else "")
+            + " median stop epoch | chosen learning rates (rate: seeds) | edge |",
+            "|---|---|---|" + ("---|" if guard else "") + "---|---|---|"]
     for r in rows:
         cap = "not recorded (v1 protocol)" if r.get("cap_fraction") is None else f"{r['cap_fraction']:.1%}"
+        if _number(r.get("cap_fraction")) and r["cap_fraction"] > 0.05:
+            cap += " ⚠"
+        g = _fit_guard(r)
         edge = r.get("lr_edge_fraction")
         flag = "" if edge is None else f"{edge:.0%}" + (" ⚠ extend the grid" if edge > EDGE_FLAG else "")
         lrs = ", ".join(f"{k}: {v}" for k, v in (r.get("lr_chosen") or {}).items()) or "—"
-        out.append(f"| {r['condition']} | {r['n']} | {cap} | {_fmt(r.get('median_stop_epoch', '—'))} | {lrs} | {flag} |")
+        out.append(f"| {_fmt(r['condition'])} | {r['n']} | {cap} |" + (f" {DASH if g is None else f'{g:.1%}'} |" if guard else "")
+                   + f" {_fmt(r.get('median_stop_epoch', '—'))} | {lrs} | {flag} |")
     return out
 
 
@@ -439,10 +455,8 @@ def _condition_line(name: str, t: dict) -> str:
     parts = [f"{t.get('n', DASH)} nets"]
     cap = t.get("cap_fraction")
     parts.append("cap not recorded" if cap is None else f"cap {cap:.1%}" + (" ⚠ under-trained" if cap > 0.05 else ""))
-    for key in ("fit_guard_fraction", "fit_fraction"):
-        if _number(t.get(key)):
-            parts.append(f"fit guard {t[key]:.1%}")
-            break
+    if _fit_guard(t) is not None:
+        parts.append(f"fit guard {_fit_guard(t):.1%}")
     if _number(t.get("median_stop_epoch")):
         parts.append(f"median stop epoch {_fmt(float(t['median_stop_epoch']))}")
     for key in ("n_diverged", "n_saturated"):
