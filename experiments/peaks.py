@@ -114,7 +114,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=10, encodings=("binary",), n_train=500),
+    "quick": dict(seeds=10, encodings=("binary",), n_train=250, n_halt=250, n_test=500, train=dict(patience=15)),
     "full": dict(seeds=12),
 }
 

@@ -160,7 +160,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=24, phase=(), tide=("silent",), n_examples=2,
+    "quick": dict(seeds=96, phase=(), tide=("silent",), n_examples=2,
                   train=dict(patience=30, lr_grid=(0.5, 1.0, 4.0))),
     "full": dict(seeds=1100),
 }
