@@ -235,3 +235,27 @@ def test_a_legend_below_the_axes_never_covers_the_x_label():
         assert legend.y1 <= label.y0 and legend.y0 >= 0
     caption = next(t for t in fig.texts if t.get_gid() == "caption").get_window_extent(renderer)
     assert all(ax.get_legend().get_window_extent(renderer).y0 >= caption.y1 for ax in axes[0])
+
+
+def test_console_claim_lines_flag_grid_edges_and_the_quick_profile():
+    from mtlmech.pipeline.verdict_lines import claim_lines
+    claim = _claim(id="CMP1", verdict="inconclusive", verdict_reason="",
+                   training={"MTL": {"n": 16, "cap_fraction": 0.0, "lr_edge_fraction": 0.61},
+                             "STL": {"n": 16, "cap_fraction": 0.0, "lr_edge_fraction": 0.58}})
+    lines = claim_lines([claim], profile="quick")
+    assert "quick profile — preliminary" in lines[0]
+    assert lines[1].startswith("  CMP1  inconclusive [preliminary]")
+    assert "⚠ extend the grid" in lines[2] and "MTL 61%, STL 58%" in lines[2]
+    assert claim_lines([{**claim, "training": {}}])[0].startswith("  CMP1  inconclusive ")
+
+
+def test_a_report_over_several_folders_of_one_experiment_names_each_folder(tmp_path):
+    for name in ("compare_a-1111", "compare_b-2222"):
+        (tmp_path / name).mkdir()
+        summary = _summary([_claim(id="CMP1", figure=f"{name}/compare.png")], experiment="compare", v1=None)
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    write_report(tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "### [compare_a-1111](compare_a-1111/README.md)" in text and "(compare_b-2222/README.md#cmp1)" in text
+    page = (tmp_path / "compare_b-2222" / PAGE).read_text()
+    assert page.startswith("# compare: compare_b-2222") and "[compare.png](compare.png)" in page
