@@ -109,7 +109,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=12, train=dict(epochs=4000, patience=20, lr_grid=(1 / 16, 0.25, 1.0)), checkpoint_factor=2.0),
+    "quick": dict(seeds=12, train=dict(patience=20, lr_grid=(1 / 16, 0.25, 1.0)), checkpoint_factor=2.0),
     "full": dict(seeds=200),
 }
 

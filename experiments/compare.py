@@ -86,7 +86,7 @@ class Config:
         return self.primary_n or min(self.n_train)
 
 
-PROFILES = {"quick": dict(seeds=16, train=dict(epochs=3000, patience=20, lr_grid=(0.5, 2.0))), "full": dict(seeds=200)}
+PROFILES = {"quick": dict(seeds=16, train=dict(patience=20, lr_grid=(0.5, 2.0))), "full": dict(seeds=200)}
 
 
 def problem_params(cfg: Config) -> dict:

@@ -81,7 +81,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=12, orders=(2, 3), train=dict(epochs=4000, patience=30, lr_grid=(1.0, 4.0))),
+    "quick": dict(seeds=24, orders=(2, 3), train=dict(patience=30, lr_grid=(1.0, 4.0))),
     "full": dict(seeds=120),
 }
 

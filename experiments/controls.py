@@ -186,11 +186,11 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=6, stl_sizes=(2, 16, 32), mtl_sizes=(16, 64), hidden_lr_grid=(1.0, 4.0, 32.0),
+    "quick": dict(seeds=16, stl_sizes=(2, 16, 32), mtl_sizes=(16, 64), hidden_lr_grid=(1.0, 4.0, 32.0),
                   decays=(0.0, 1e-4, 1e-2), over_hidden=64,
-                  train=dict(epochs=2000, patience=15, lr_grid=(0.25, 1.0, 4.0)),
-                  hint_train=dict(epochs=2000, patience=15, lr_grid=(1.0, 16.0)),
-                  stuck_train=dict(epochs=3000, patience=50)),
+                  train=dict(patience=15, lr_grid=(0.25, 1.0, 4.0)),
+                  hint_train=dict(patience=15, lr_grid=(1.0, 16.0)),
+                  stuck_train=dict(patience=50)),
     "full": dict(seeds=200),
 }
 

@@ -132,8 +132,8 @@ class Config:
 
 PROFILES = {
     "quick": dict(seeds=12, noise_levels=(0.0, 0.2), da1_n=(100, 400), da2_n=(50,), da3_n=(128, 256),
-                  train=dict(epochs=3000, patience=20, lr_grid=(0.25, 1.0, 4.0)),
-                  da3_train=dict(epochs=4000, patience=30, lr_grid=(1.0, 4.0))),
+                  train=dict(patience=20, lr_grid=(0.25, 1.0, 4.0)),
+                  da3_train=dict(patience=30, lr_grid=(1.0, 4.0))),
     "full": dict(seeds=200),
 }
 
@@ -435,14 +435,20 @@ def lines(ax, df, x, conds, log=False, scale=0.01):
         ax.minorticks_off()
 
 
+def rate_label(rate: float) -> str:
+    """A learning rate as a short tick label: 1/128 rather than 0.0078125."""
+    return f"1/{1 / rate:g}" if 0 < rate < 1 and float(1 / rate).is_integer() else f"{rate:g}"
+
+
 def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: Config, outdir: Path) -> str:
-    fig, axes = plots.new_figure(ncols=4, nrows=2, width=4.3, height=3.3)
-    ax = axes[0, 0]
+    fig, axes = plots.new_figure(ncols=2, nrows=4, width=5.0, height=3.4)   # two columns: readable at page width
+    panels = axes.ravel()
+    ax = panels[0]
     lines(ax, noise_sweep, "noise", ["STL-untuned", "STL", "STL-h2", "MTL-same-noise", "MTL-untuned", "MTL"], scale=0.004)
     ax.set(xlabel="label-flip probability on T and T'", ylabel="T test error (clean rows)",
            title=f"DA1 statistical amplification, n={cfg.da1_primary_n}")
-    ax.legend(fontsize=6)
-    ax = axes[0, 1]
+    ax.legend(fontsize=7.5)
+    ax = panels[1]
     for i, (a, b, label, color) in enumerate([("MTL", "MTL-same-noise", "MTL − same-noise MTL (DA1s, DA1b)", "k"),
                                               ("MTL", "STL", "MTL − tuned STL (DA1t)", "grey")]):
         d = paired(noise_sweep, metric="test_error", treatment=a, control=b, by=["noise"])
@@ -451,15 +457,15 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
     ax.axhline(0, color="grey", lw=1, ls=":")
     ax.set(xlabel="label-flip probability on T and T'", ylabel="paired difference in T test error",
            title="DA1/DA1b: what independent noise adds")
-    ax.legend(fontsize=6)
-    ax = axes[0, 2]
+    ax.legend(fontsize=7.5)
+    ax = panels[2]
     lines(ax, n_sweep, "n_train", ["STL", "MTL-same-noise", "MTL"], log=True, scale=0.05)
     ax.set_yscale("symlog", linthresh=0.01)
     ax.set_ylim(bottom=0)
     ax.set(xlabel="training-set size (rows)", ylabel="T test error (clean rows)",
            title=f"DA1c: sizes at noise {cfg.primary_noise}")
-    ax.legend(fontsize=6)
-    ax = axes[0, 3]
+    ax.legend(fontsize=7.5)
+    ax = panels[3]
     for i, (pair, label, color) in enumerate([("MTL-same-noise", "MTL − same-noise MTL (DA1c)", "k"),
                                               ("STL", "MTL − tuned STL", "grey")]):
         d = by_n[pair]
@@ -471,12 +477,12 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
     ax.set_xticks(sorted(by_n["STL"]["n_train"]), [str(int(n)) for n in sorted(by_n["STL"]["n_train"])])
     ax.minorticks_off()
     ax.set(xlabel="training-set size (rows)", ylabel="paired difference in T test error", title="DA1c: benefit vs size")
-    ax.legend(fontsize=6)
-    ax = axes[1, 0]
+    ax.legend(fontsize=7.5)
+    ax = panels[4]
     lines(ax, da2, "n_train", ["STL", "MTL-copy", "MTL"], log=True, scale=0.05)
     ax.set(xlabel="training-set size (rows)", ylabel="T test error", title="DA2 read-outs T=F⊕x6, T'=F⊕x7")
-    ax.legend(fontsize=6)
-    ax = axes[1, 1]
+    ax.legend(fontsize=7.5)
+    ax = panels[5]
     lines(ax, da3, "n_train", ["STL-untuned", "STL", "MTL-untuned", "MTL"], log=True, scale=0.05)
     if np.isfinite(m3["size"]):
         mtl_mean = float(at(da3, condition="MTL", n_train=cfg.da3_primary_n)["test_error"].mean())
@@ -484,8 +490,8 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
         ax.annotate(f"tuned STL needs n≈{m3['size']:.0f}", (m3["size"], mtl_mean), fontsize=7, xytext=(-40, 8),
                     textcoords="offset points")
     ax.set(xlabel="training-set size (rows)", ylabel="T test error", title="DA3 blocking T=A∨F, T'=¬A∨F")
-    ax.legend(fontsize=6)
-    ax = axes[1, 2]
+    ax.legend(fontsize=7.5)
+    ax = panels[6]
     pairs = [("MTL", "STL", "tuned (DA5)"), ("MTL-untuned", "STL-untuned", "untuned, lr 0.5 (DA5u)")]
     for i, (a, b, _label) in enumerate(pairs):
         d = paired(primary, metric="log2_best_epoch", treatment=a, control=b).iloc[0]
@@ -495,16 +501,16 @@ def plot(runs, noise_sweep, n_sweep, da2, da3, primary, by_n, matched, m3, cfg: 
     ax.set_xticks(range(len(pairs)), [p[2] for p in pairs])
     ax.set_xlim(-0.5, len(pairs) - 0.5)
     ax.set(ylabel="best epoch MTL / STL (geometric mean)", title="DA5: epochs to best halt error, DA1 primary point")
-    ax = axes[1, 3]
+    ax = panels[7]
     grid = sorted(cfg.train.lr * m for m in cfg.train.lr_grid)
     width = 0.27
     for j, cond in enumerate(["STL", "MTL", "MTL-same-noise"]):
         chosen = primary[primary["condition"] == cond]["lr"].round(10)
         counts = [int((chosen == round(g, 10)).sum()) for g in grid]
         ax.bar(np.arange(len(grid)) + (j - 1) * width, counts, width, color=STYLE[cond][1], label=STYLE[cond][0])
-    ax.set_xticks(range(len(grid)), [f"{g:g}" for g in grid])
+    ax.set_xticks(range(len(grid)), [rate_label(g) for g in grid])
     ax.set(xlabel="learning rate chosen on the halt set", ylabel="seeds", title="DA1 primary point: chosen rates")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7.5)
     n_seeds = int(runs.groupby(["part", "n_train", "noise", "condition"])["seed"].nunique().min())
     plots.caption(fig, f"{n_seeds} seeds per point. Error bars: 95% t-intervals over seeds (errors) and 95% paired-bootstrap "
                        "CIs (differences, ratios). STL: loss on T only; MTL: T and T'; tuned: learning rate chosen per seed "

@@ -111,7 +111,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=12, train=dict(epochs=4000, patience=30, lr_grid=(1.0, 4.0, 16.0))),
+    "quick": dict(seeds=12, train=dict(patience=30, lr_grid=(1.0, 4.0, 16.0))),
     "full": dict(seeds=200),
 }
 

@@ -155,9 +155,9 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=24, published_trials=12, arm_trials=8, noisy_trials=8, noise_scales=(0.0, 2.0, 10.0),
-                  train=dict(epochs=4000, patience=10, lr_grid=(1.0, 2.0)),
-                  noisy_net=dict(hidden=(32,)), noisy_train=dict(epochs=1500, patience=8, lr_grid=(1.0, 2.0))),
+    "quick": dict(seeds=12, published_trials=12, arm_trials=2, noisy_trials=8, noise_scales=(0.0, 2.0),
+                  train=dict(patience=10, lr_grid=(1.0, 2.0)),
+                  noisy_net=dict(hidden=(32,)), noisy_train=dict(patience=8, lr_grid=(1.0, 2.0))),
     "full": dict(seeds=200),
 }
 

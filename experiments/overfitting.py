@@ -122,7 +122,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=12, train=dict(epochs=4000, patience=40, lr_grid=(1.0, 4.0))),
+    "quick": dict(seeds=48, train=dict(patience=40, lr_grid=(1.0, 4.0))),
     "full": dict(seeds=300),
 }
 

@@ -81,7 +81,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=16, n_train=(64, 128), train=dict(epochs=3000, patience=30, lr_grid=(0.5, 1.0, 4.0))),
+    "quick": dict(seeds=32, n_train=(64, 128), train=dict(patience=30, lr_grid=(0.5, 1.0, 4.0))),
     "full": dict(seeds=300),
 }
 

@@ -114,7 +114,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=3, n_train=500, train=dict(epochs=600, patience=5)),
+    "quick": dict(seeds=10, encodings=("binary",), n_train=250, n_halt=250, n_test=500, train=dict(patience=15)),
     "full": dict(seeds=12),
 }
 
@@ -334,7 +334,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
 
 
 def plot(bins, per_task, primary_key, variant_cols, quality, cfg: Config, outdir: Path) -> str:
-    fig, axes = plots.new_figure(ncols=3, width=4.4, height=4.2)
+    fig, axes = plots.new_figure(ncols=3, width=4.6, height=4.6)
     ax = axes[0, 0]
     prim = bins.set_index(variant_cols).loc[primary_key]
     n_nets = int(prim["n_nets"].min())
@@ -351,7 +351,7 @@ def plot(bins, per_task, primary_key, variant_cols, quality, cfg: Config, outdir
                     label=f"PK1c 'slightly': within ±{SLIGHT:g}")
     ax.set(xlabel="number of variables two tasks share", ylabel="mean sharing (Spearman ρ)",
            title=f"Peaks: binary code, |∂out/∂h| ({n_nets} nets)", xticks=[0, 1, 2, 3])
-    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    plots.legend_below(ax, fontsize=7, ncol=2)
     ax = axes[0, 1]
     variants = list(bins.set_index(variant_cols).index.unique())
     palette = sns.color_palette("tab10")
@@ -364,12 +364,12 @@ def plot(bins, per_task, primary_key, variant_cols, quality, cfg: Config, outdir
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="number of variables two tasks share", ylabel="mean sharing over nets",
            title="robustness (solid: any; dotted: test must match)", xticks=[0, 1, 2, 3])
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    plots.legend_below(ax, fontsize=7, ncol=2)
     ax = axes[0, 2]
     for encoding, g in per_task.groupby("encoding"):
         ax.plot(np.arange(len(g)) + 1, g["r2"].to_numpy(), marker=".", ls="none", label=f"{encoding} code")
     ax.set(xlabel="task (P001 … P120)", ylabel="test R² (mean over nets)", title="per-task test accuracy")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    plots.legend_below(ax, fontsize=7, ncol=2)
     stops = "; ".join(f"{q['encoding']}: median stop epoch {q.get('median_stop_epoch', float('nan')):.0f}, "
                       f"{q['cap_fraction']:.0%} at the cap" for q in quality if q.get("cap_fraction") is not None)
     plots.caption(fig, f"Left: means over {n_nets} independent 60-64-120 nets with 95% t-intervals; hollow squares: C97 Fig. 5 "

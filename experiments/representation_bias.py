@@ -160,8 +160,8 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=24, phase=(), tide=("silent",), n_examples=2,
-                  train=dict(epochs=3000, patience=30, lr_grid=(0.5, 1.0, 4.0))),
+    "quick": dict(seeds=96, phase=(), tide=("silent",), n_examples=2,
+                  train=dict(patience=30, lr_grid=(0.5, 1.0, 4.0))),
     "full": dict(seeds=1100),
 }
 
@@ -810,7 +810,7 @@ def draw_picture(ax_w, ax_s, pic: dict, title: str, outputs: tuple[str, ...] = T
                  color={"T": "#444444", "T'": "#9467bd"}[task], label=f"output {task}")
     ax_s.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax_s.set_xticks(x, [str(u + 1) for u in x], fontsize=7)
-    ax_s.set(ylabel="sensitivity\n(÷ output's largest)", xlim=(-0.6, len(x) - 0.4), ylim=(0, 1.05))
+    ax_s.set(xlabel="hidden unit", ylabel="sensitivity\n(÷ output's largest)", xlim=(-0.6, len(x) - 0.4), ylim=(0, 1.05))
     ax_s.legend(fontsize=6)
 
 

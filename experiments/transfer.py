@@ -88,7 +88,7 @@ class Config:
 
 
 PROFILES = {
-    "quick": dict(seeds=16, train=dict(epochs=4000, patience=30, lr_grid=(1.0, 4.0))),
+    "quick": dict(seeds=48, train=dict(patience=30, lr_grid=(1.0, 4.0))),
     "full": dict(seeds=300),
 }
 

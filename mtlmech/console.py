@@ -85,13 +85,31 @@ def _report(out: Path, argv: list[str]) -> int:
     return 0
 
 
+def _find_summary(name: str, outs: list[Path]) -> Path:
+    """The first of ``outs`` that holds ``name/summary.json`` (so ``mtlmech show compare_…`` finds
+    results/ without ``--out``); an error naming the folders looked in and what they hold."""
+    for out in outs:
+        if (out / name / "summary.json").exists():
+            return out
+    held = sorted({p.parent.name for out in outs for p in out.glob("*/summary.json")})
+    raise UsageError(f"no results for {name!r} (no {name}/summary.json under {', '.join(map(str, dict.fromkeys(outs)))})"
+                     + (f"; saved results: {', '.join(held)}" if held else "; run the experiment first"))
+
+
 def _show(name: str, out: Path) -> int:
     from .pipeline.results import load_claims, read_summary
+    from .pipeline.verdict_lines import QUICK_LABEL, edge_note
     summary = out / name / "summary.json"
     claims = load_claims(name, out)
-    profile = read_summary(summary).get("profile", "?")
-    print(f"{name} ({profile} profile, {summary}): {len(claims)} claim{'s' * (len(claims) != 1)}")
+    saved = read_summary(summary)
+    profile = saved.get("profile", "?")
+    label = f" — {QUICK_LABEL}" if profile == "quick" else ""
+    print(f"{name} ({profile} profile{label}, {summary}): {len(claims)} claim{'s' * (len(claims) != 1)}")
     print(claims_table(claims))
+    for c in saved.get("claims", []):
+        note = edge_note(c.get("training") or {})
+        if note:
+            print(f"{c['id']}: {note}")
     return 0
 
 
@@ -115,7 +133,12 @@ def _main(args, argv: list[str]) -> int:
             return run_all(args.flags, root=root, prog="mtlmech run-all", command="mtlmech run-all")
         if args.command in ("report", "show"):
             out = args.out if args.out is not None else default_out(args.profile, root)
-            return _report(out, argv) if args.command == "report" else _show(args.name, out)
+            if args.command == "report":
+                return _report(out, argv)
+            if args.out is None:   # by --profile, then the other default roots (compare writes to results/)
+                out = _find_summary(args.name, [out, root / "results", default_out("quick", root),
+                                                default_out("full", root)])
+            return _show(args.name, out)
         experiments = discover(root)
         if args.command == "list":
             print(listing(experiments))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -85,7 +86,10 @@ def listing(experiments: dict[str, Experiment]) -> str:
     """The experiments, the registered problems and the citation keys, one per line."""
     from .problems.tasks import problem_descriptions
     lines = ["experiments:"]
-    lines += [f"  {name:22s} {exp.doc.strip().splitlines()[0]}" for name, exp in experiments.items()]
+    for name, exp in experiments.items():   # the docstring's first paragraph, whole, wrapped
+        first = " ".join(exp.doc.strip().split("\n\n")[0].split())
+        lines += textwrap.wrap(first, 100, initial_indent=f"  {name:22s} ", subsequent_indent=" " * 25,
+                               break_on_hyphens=False)
     lines.append("problems (for experiments/compare.py --problem NAME):")
     lines += [f"  {name:22s} {text}" for name, text in problem_descriptions().items()]
     lines.append("sources (the keys in each claim's source; docs/SOURCES.md says what each one claims):")

@@ -57,7 +57,9 @@ def test_run_then_show_and_report(tmp_path, capsys, parity_tiny):
     assert console.main(["show", "parity_tasks", "--out", str(tmp_path)]) == 0
     assert "DA4" in capsys.readouterr().out
     assert console.main(["report", "--out", str(tmp_path)]) == 0
-    assert "- command: `mtlmech report --out" in (tmp_path / "REPORT.md").read_text()
+    report = (tmp_path / "REPORT.md").read_text()
+    assert report.startswith("# mtlmech report (quick profile — preliminary)") and "command" not in report
+    assert (tmp_path / "parity_tasks" / "README.md").exists() and (tmp_path / "overview.png").exists()
 
 
 def test_run_all_passes_every_flag_through(capsys):
@@ -149,9 +151,25 @@ def test_log_progress_prints_done_total_and_eta_lines():
         bar.update(4)
         time.sleep(0.12)
     lines = buffer.getvalue().splitlines()
-    assert lines[0].startswith("seeds 0/10 (0 %)") and "ETA unknown" in lines[0] and lines[0].endswith("[n=16]")
-    assert any(line.startswith("seeds 4/10 (40 %)") and "ETA " in line and "unknown" not in line for line in lines)
-    assert lines[-1].startswith("seeds 4/10 done in ")
+    assert lines[0].startswith("seeds: 0 % of the work done (seeds 0/10)") and "ETA after the first shard" in lines[0]
+    assert lines[0].endswith("[n=16]")
+    assert any(line.startswith("seeds: 40 % of the work done (seeds 4/10)") and "ETA " in line
+               and "first shard" not in line for line in lines)
+    assert lines[-1].startswith("seeds: seeds 4/10 done in ")
+
+
+def test_log_progress_weighs_shards_by_their_work_and_names_the_run():
+    buffer = io.StringIO()
+    bar = LogProgress(total=20, every=60, desc="toy", file=buffer, total_work=100.0)
+    bar.start("light", 10, 10.0)
+    time.sleep(0.05)
+    bar.update(10, 10.0)                     # half the seeds, a tenth of the work
+    line = bar.line()
+    assert line.startswith("toy: 10 % of the work done (seeds 10/20)")
+    assert bar.eta() == pytest.approx(9 * bar._busy, rel=1e-6)     # 90 units left at the rate of the first 10
+    bar.start("heavy", 10, 90.0)
+    assert "[heavy: 10 seeds running for " in bar.line()
+    assert bar.eta() <= 9 * bar._busy
 
 
 def test_run_units_reports_progress_when_output_is_not_a_terminal(tmp_path, capsys):
@@ -163,7 +181,7 @@ def test_run_units_reports_progress_when_output_is_not_a_terminal(tmp_path, caps
     run_units([Unit(key={"k": 1}, compute=compute, label="toy")], range(4), tmp_path, shard_size=1,
               progress_every=0.05)
     err = capsys.readouterr().err
-    assert "seeds 4/4 done in" in err and "[toy]" in err
+    assert "seeds: seeds 4/4 done in" in err and "[toy: 1 seed running for" in err
     run_units([Unit(key={"k": 2}, compute=compute)], range(4), tmp_path, shard_size=1, progress=False,
               progress_every=0.05)
     assert capsys.readouterr().err == ""

@@ -1,11 +1,15 @@
-"""docs/tutorial.py (the notebook, kept as a percent-format script) runs at small sizes, and
-docs/tutorial.ipynb is its current rendering (``jupytext --to ipynb docs/tutorial.py``)."""
+"""docs/tutorial.py (the notebook, kept as a percent-format script) runs at small sizes and prints
+what the notebook shows, and docs/tutorial.ipynb is its current rendering, committed executed
+(``jupytext --to ipynb docs/tutorial.py && jupyter nbconvert --to notebook --execute --inplace
+docs/tutorial.ipynb``)."""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT, NOTEBOOK = ROOT / "docs" / "tutorial.py", ROOT / "docs" / "tutorial.ipynb"
@@ -27,6 +31,7 @@ def percent_cells(text: str) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow   # about 100 s on 2 cores (more under load): the default run skips it
 def test_the_tutorial_runs_at_small_sizes():
     env = {**os.environ, "MTLMECH_TUTORIAL_SMALL": "1", "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -37,6 +42,7 @@ def test_the_tutorial_runs_at_small_sizes():
     assert "small sizes: 12 seeds" in out
     assert "trained 24 chosen nets (of 48)" in out                 # 12 seeds × STL, MTL; 2 rates each
     assert "rank correlation of Task1's hidden-unit reliance" in out
+    assert "found P: MTL " in out and "p_less" in out and "test_error" in out   # the tables are printed too
     assert "DA4" in out and "committed rows" in out                 # the committed results were loaded
     if (ROOT / "figures" / "parity_tasks" / "units.json").exists():   # a committed run re-trained exactly
         assert "re-trained unit" in out and "its rows match runs.csv" in out
@@ -49,4 +55,9 @@ def test_the_notebook_is_the_rendering_of_the_script():
     rendered = [(c["cell_type"], "".join(c["source"]).strip("\n")) for c in notebook["cells"]]
     assert rendered == percent_cells(SCRIPT.read_text(encoding="utf-8")), \
         "docs/tutorial.ipynb is stale: run jupytext --to ipynb docs/tutorial.py"
-    assert all(not c.get("outputs") for c in notebook["cells"] if c["cell_type"] == "code")
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), "docs/tutorial.ipynb is not executed (see the module doc)"
+    shown = [c for c in code if c.get("outputs")]
+    assert len(shown) >= len(code) - 1, f"{len(code) - len(shown)} code cells without output"
+    text = json.dumps(notebook)
+    assert "found P: MTL " in text and "image/png" in text

@@ -460,7 +460,8 @@ class Experiment:
                     import cloudpickle
                     cloudpickle.register_pickle_by_value(sys.modules[self.make_units.__module__])
                 report = run_units(units, opts.seed_list, outdir, force=opts.force,
-                                   shard_size=self.shard_size, client=client, progress=opts.progress)
+                                   shard_size=self.shard_size, client=client, progress=opts.progress,
+                                   desc=self.name)
             except BaseException:
                 recover(outdir)   # nothing staged yet: drop the empty staging folder
                 raise
@@ -511,8 +512,7 @@ class Experiment:
         atomic_write_json(stage / "summary.json", summary)
         outputs.commit(rows=len(runs), carry=[n for n in DATA_FILES if opts.replot and (outdir / n).exists()])
         print(f"{self.name}: {line}")
-        for c in findings.claims:
-            print(f"  {c.id:5s} {c.verdict + (' (' + c.verdict_reason + ')' if c.verdict_reason else ''):15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"
-                  f" p={c.p_value if c.p_value is None else f'{c.p_value:.3g}'} n={c.n}")
+        from .verdict_lines import claim_lines
+        print("\n".join(claim_lines(findings.claims, profile=summary["profile"])))
         print(f"  wrote {outdir}")
         return 0

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ..engine.seeding import stable_hash
 from .store import SeedCache
 
+CALIBRATION_SEEDS = 8    # in-process, a long run's first shard starts with this many seeds (see run_units)
 SeedRecords = dict[int, dict]  # seed -> {"rows": [dict, ...], "extra": {...}}
 
 
@@ -48,6 +49,7 @@ class Unit:
     label: str = ""
     train: Callable[[list[int]], Any] | None = None
     score: Callable[[Any], SeedRecords] | None = None
+    cost: float | None = None   # work per seed for progress and ETA (default: estimated from key)
 
     def __post_init__(self) -> None:
         if (self.train is None) != (self.score is None):
@@ -104,31 +106,104 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-class LogProgress:
-    """Progress for logs (output not on a terminal): a plain line every ``every`` seconds with
-    done/total, elapsed time and ETA, instead of silence; a last line when it printed any.
-    Takes the calls ``run_units`` makes on a tqdm bar (``update``, ``set_postfix_str``)."""
+def _find(obj: Any, name: str) -> list:
+    """Every value stored under ``name`` anywhere in a nested dict/list."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == name:
+                out.append(v)
+            out += _find(v, name)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            out += _find(v, name)
+    return out
 
-    def __init__(self, total: int, every: float, desc: str = "seeds", file: TextIO | None = None):
+
+def work_per_seed(unit: Unit) -> float:
+    """A unit's work for one seed, in rough member-epochs × rows × width: the unit's own ``cost``
+    where it gives one, else from its key: (conditions × learning rates on the grid) members, each
+    up to the epoch cap, on ``n_train`` rows through ``hidden`` units. Only ratios matter (progress
+    and ETA weigh each shard by it); what is not in the key counts as 1."""
+    if unit.cost is not None:
+        return float(unit.cost)
+    key = unit.key
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    epochs = max([v for v in _find(key, "epochs") if number(v)], default=1)
+    grid = max([len(v) for v in _find(key, "lr_grid") if isinstance(v, (list, tuple))], default=1)
+    conditions = max([len(v) for v in _find(key, "conditions") if isinstance(v, (list, tuple))], default=1)
+    rows = next((v for v in _find(key.get("point", {}), "n_train") + _find(key, "n_train") if number(v)), 1)
+    hidden = next((sum(v) for v in _find(key, "hidden") if isinstance(v, (list, tuple)) and all(map(number, v))), 1)
+    return float(max(epochs, 1) * max(grid, 1) * max(conditions, 1) * max(rows, 1) * max(hidden, 1))
+
+
+class LogProgress:
+    """Progress for logs (output not on a terminal): a plain line every ``every`` seconds naming
+    the run (``desc``, e.g. the experiment), the share of the work done (each shard weighed by
+    :func:`work_per_seed`, not by its seed count), the seeds done, elapsed time, an ETA from the
+    time per unit of work so far (counting the shard now running), and the unit being trained; a
+    last line when it printed any. Takes the calls ``run_units`` makes on a tqdm bar (``update``,
+    ``set_postfix_str``) and ``start(label, seeds, work)`` / ``update(n, work)`` for the weights."""
+
+    def __init__(self, total: int, every: float, desc: str = "seeds", file: TextIO | None = None,
+                 total_work: float | None = None):
         self.total, self.every, self.desc, self.file = total, every, desc, file or sys.stderr
-        self.done, self.label, self.lines = 0, "", 0
+        self.total_work = float(total if total_work is None else total_work)
+        self.done, self.work_done, self.label, self.lines = 0, 0.0, "", 0
         self._start = time.perf_counter()
+        self._shard_start: float | None = None
+        self._shard_work = 0.0
+        self._shard_seeds = 0
+        self._busy = 0.0            # seconds spent in finished shards
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="mtlmech-progress")
 
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left: the remaining work at the time per unit of work of the finished shards; the
+        shard running now counts what is left of its expected time (at least nothing)."""
+        if self.work_done <= 0 or self._busy <= 0:
+            return None
+        now = time.perf_counter() if now is None else now
+        rate = self._busy / self.work_done
+        left = rate * (self.total_work - self.work_done)
+        if self._shard_start is not None:
+            left -= min(now - self._shard_start, rate * self._shard_work)
+        return max(left, 0.0)
+
     def line(self) -> str:
-        elapsed = time.perf_counter() - self._start
-        eta = f"ETA {_duration(elapsed / self.done * (self.total - self.done))}" if self.done else "ETA unknown"
-        return (f"{self.desc} {self.done}/{self.total} ({100 * self.done / max(self.total, 1):.0f} %), "
-                f"{_duration(elapsed)} elapsed, {eta}" + (f" [{self.label}]" if self.label else ""))
+        now = time.perf_counter()
+        elapsed = now - self._start
+        eta = self.eta(now)
+        share = 100 * self.work_done / self.total_work if self.total_work > 0 else 100.0
+        running = ""
+        if self._shard_start is not None:
+            running = (f"{self.label + ': ' if self.label else ''}{self._shard_seeds} seed"
+                       f"{'s' * (self._shard_seeds != 1)} running for {_duration(now - self._shard_start)}")
+        elif self.label:
+            running = self.label
+        return (f"{self.desc}: {share:.0f} % of the work done (seeds {self.done}/{self.total}), "
+                f"{_duration(elapsed)} elapsed, "
+                + (f"ETA {_duration(eta)}" if eta is not None else "ETA after the first shard")
+                + (f" [{running}]" if running else ""))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             print(self.line(), file=self.file, flush=True)
             self.lines += 1
 
-    def update(self, n: int) -> None:
+    def start(self, label: str, seeds: int, work: float) -> None:
+        """A shard of ``seeds`` seeds and ``work`` units of work starts now."""
+        self.label, self._shard_seeds, self._shard_work = label, seeds, work
+        self._shard_start = time.perf_counter()
+
+    def update(self, n: int, work: float | None = None) -> None:
         self.done += n
+        self.work_done += float(n if work is None else work)
+        if self._shard_start is not None:
+            self._busy += time.perf_counter() - self._shard_start
+            self._shard_start = None
+        else:
+            self._busy = time.perf_counter() - self._start
 
     def set_postfix_str(self, label: str) -> None:
         self.label = label
@@ -143,7 +218,7 @@ class LogProgress:
         if self._thread.is_alive():
             self._thread.join()
         if self.lines:
-            print(f"{self.desc} {self.done}/{self.total} done in {_duration(time.perf_counter() - self._start)}",
+            print(f"{self.desc}: seeds {self.done}/{self.total} done in {_duration(time.perf_counter() - self._start)}",
                   file=self.file, flush=True)
 
 
@@ -161,24 +236,56 @@ def progress_every_from_env(default: float = 30.0) -> float:
     return every
 
 
-def progress_bar(total: int, progress: bool | None, every: float | None = None):
+def progress_bar(total: int, progress: bool | None, every: float | None = None, *, desc: str = "seeds",
+                 total_work: float | None = None):
     """tqdm on a terminal (or with ``progress=True``), :class:`LogProgress` when ``progress=None``
     and stderr is not a terminal (every ``every`` s, default ``$MTLMECH_PROGRESS_EVERY`` or 30),
-    nothing with ``progress=False``."""
+    nothing with ``progress=False``. ``desc`` names the run (e.g. the experiment); the tqdm bar
+    counts units of work (see :func:`work_per_seed`) so its rate and ETA weigh shards by it."""
     if progress is None and not sys.stderr.isatty():
-        return LogProgress(total, every if every is not None else progress_every_from_env())
-    return tqdm(total=total, unit="run", desc="seeds", disable=not progress if progress is not None else None,
-                leave=False)
+        return LogProgress(total, every if every is not None else progress_every_from_env(), desc=desc,
+                           total_work=total_work)
+    return _WorkBar(total, total_work, desc, disable=not progress if progress is not None else None)
+
+
+class _WorkBar:
+    """A tqdm bar over the work (percent and ETA weighed by :func:`work_per_seed`), seeds in its postfix."""
+
+    def __init__(self, total: int, total_work: float | None, desc: str, disable: bool | None):
+        self.total, self.done, self.label = total, 0, ""
+        self.scale = 100.0 / total_work if total_work else 100.0 / max(total, 1)
+        self.bar = tqdm(total=100.0, unit="%", desc=f"{desc}: work", disable=disable, leave=False,
+                        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+
+    def start(self, label: str, seeds: int, work: float) -> None:
+        self.label = label
+        self.bar.set_postfix_str(f"seeds {self.done}/{self.total} [{label}]")
+
+    def update(self, n: int, work: float | None = None) -> None:
+        self.done += n
+        self.bar.update(min((n if work is None else work) * self.scale, 100.0 - self.bar.n))
+        self.bar.set_postfix_str(f"seeds {self.done}/{self.total} [{self.label}]")
+
+    def set_postfix_str(self, label: str) -> None:
+        self.label = label
+
+    def __enter__(self) -> _WorkBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force: bool = False,
               shard_size: int = 512, client: Any = None, progress: bool | None = None,
-              progress_every: float | None = None) -> RunReport:
+              progress_every: float | None = None, desc: str = "seeds") -> RunReport:
     """Compute every (unit, seed) not already cached under ``root``; return all records.
 
     ``client`` is a ``dask.distributed.Client`` (or None for in-process work); ``progress=None``
     shows tqdm bars on a terminal and plain lines every ``progress_every`` seconds otherwise
-    (see :func:`progress_bar`).
+    (see :func:`progress_bar`), headed ``desc`` (the experiment's name). In-process, the first
+    shard of a long run is split so that an ETA is known after a few seeds (sharding never changes
+    the numbers).
     """
     if shard_size < 1:
         raise ValueError("shard_size must be ≥ 1")
@@ -201,17 +308,22 @@ def run_units(units: Sequence[Unit], seeds: Sequence[int], root: Path, *, force:
             size = max(1, min(shard_size, -(-len(missing) // (2 * workers))))
         for start in range(0, len(missing), size):
             todo.append((unit, cache, missing[start:start + size]))
+    if client is None and len(todo) > 1 and len(todo[0][2]) > 2 * CALIBRATION_SEEDS:
+        unit, cache, shard = todo[0]   # a few seeds first: the ETA is known after them
+        todo[:1] = [(unit, cache, shard[:CALIBRATION_SEEDS]), (unit, cache, shard[CALIBRATION_SEEDS:])]
     total = sum(len(s) for _, _, s in todo)
-    with progress_bar(total, progress, progress_every) as bar:
+    per_seed = {u.hash: work_per_seed(u) for u in units}
+    total_work = sum(per_seed[u.hash] * len(s) for u, _, s in todo)
+    with progress_bar(total, progress, progress_every, desc=desc, total_work=total_work) as bar:
         def finish(unit, cache, shard, timed):
             out = _check_records(unit, shard, *timed)
             cache.save(out)
             report.records[unit.hash].update(out)
             report.computed += len(shard)
-            bar.update(len(shard))
+            bar.update(len(shard), per_seed[unit.hash] * len(shard))
         if client is None:
             for unit, cache, shard in todo:
-                bar.set_postfix_str(unit.label or unit.hash)
+                bar.start(unit.label or unit.hash, len(shard), per_seed[unit.hash] * len(shard))
                 finish(unit, cache, shard, _timed_compute(unit.compute, shard))
         else:
             from dask.distributed import as_completed
