@@ -48,20 +48,22 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
 import sys
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
-KERNEL_VERSION = 3   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+from . import fused_build
+
+KERNEL_VERSION = 4   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+ARITHMETIC = f"fused-v{KERNEL_VERSION}"   # the declared arithmetic; fused_kernel.cpp's MTL_ARITHMETIC must match
+# Flush-to-zero and denormals-are-zero while the kernel runs (part of the declared arithmetic; the
+# PyTorch trainer flushes too while it trains: training.train).
+FLUSH_DENORMALS = True
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}
@@ -170,14 +172,13 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
 
 
 # --------------------------------------------------------------------------------------------
-# The compiled kernel (fused_kernel.cpp), built once per machine by torch's extension machinery
+# The compiled kernel (fused_kernel.cpp): installed with the package, or compiled once per machine
 # --------------------------------------------------------------------------------------------
 
-_SOURCE = Path(__file__).with_name("fused_kernel.cpp")
-_CFLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17"]
+_SOURCE = Path(__file__).with_name(fused_build.SOURCE_NAME)
 _I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y",
         "nh", "nhp", "batched_hx", "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm",
-        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve")
+        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve", "flush")
 _POINTERS = ("xt", "yt", "wt", "hx", "hy", "hm", "tx", "ty", "tm", "w1s", "b1s", "w2s", "b2s", "step1", "step2",
              "decay", "trained", "snap_w1", "snap_b1", "snap_w2", "snap_b2", "sh_w1", "sh_b1", "sh_w2", "sh_b2",
              "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "best_halt", "shared_best", "loss_curve",
@@ -190,41 +191,96 @@ class _Args(ctypes.Structure):
                 + [(k, ctypes.c_void_p) for k in _POINTERS])
 
 
-def _cpu_tag() -> str:
-    """A short name for this CPU's instruction sets (``-march=native`` builds are not portable, and a
-    home folder may be shared by different machines)."""
+def _open(path: Path) -> ctypes.CDLL:
+    """A built kernel, its functions typed; ``ValueError`` if it implements another arithmetic."""
+    lib = ctypes.CDLL(str(path))
+    for fn in (lib.mtl_train_f32, lib.mtl_train_f64):
+        fn.argtypes, fn.restype = [ctypes.POINTER(_Args), ctypes.c_void_p, ctypes.c_int64], None
+    for fn in (lib.mtl_activate_f32, lib.mtl_activate_f64):
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64], None
+    for fn in (lib.mtl_lane_sums_f32, lib.mtl_lane_sums_f64):
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p], None
+    lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
+    for name in ("mtl_arithmetic", "mtl_target", "mtl_build_key", "mtl_compiler"):
+        getattr(lib, name).restype = ctypes.c_char_p
+    if lib.mtl_arithmetic().decode() != ARITHMETIC:
+        raise ValueError(f"{path} implements {lib.mtl_arithmetic().decode()}, not {ARITHMETIC}")
+    lib.path = str(path)
+    return lib
+
+
+def _installed(target: str) -> ctypes.CDLL | None:
+    """The kernel ``pip install`` compiled into the package for ``target``, if it is there and was built
+    from this source with this target's flags (an edited source in an editable install is not)."""
+    path = Path(__file__).with_name(fused_build.library_name(target))
+    if not path.exists():
+        return None
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        flags = ""
-    return hashlib.sha1(f"{platform.machine()} {flags}".encode()).hexdigest()[:10]
+        lib = _open(path)
+        if lib.mtl_build_key().decode() == fused_build.build_key(_SOURCE, target):
+            return lib
+    except (OSError, AttributeError, ValueError):
+        pass
+    return None
+
+
+def load(target: str, *, timeout: float | None = None) -> ctypes.CDLL:
+    """The kernel built for ``target``: the installed one, else one compiled now into the per-user
+    cache (:func:`mtlmech.fused_build.ensure_built`). Raises where it cannot be had."""
+    lib = _installed(target)
+    if lib is None:
+        lib = _open(fused_build.ensure_built(_SOURCE, target, timeout=timeout))
+    return lib
+
+
+_override: ctypes.CDLL | None = None
+
+
+@contextlib.contextmanager
+def using(lib: ctypes.CDLL):
+    """Run the fused path with this built kernel (tests: every target against every other)."""
+    global _override
+    before, _override = _override, lib
+    try:
+        yield lib
+    finally:
+        _override = before
 
 
 @functools.cache
-def _library() -> tuple[ctypes.CDLL | None, str | None]:
-    """The built kernel, or ``(None, why)`` when it cannot be built (then ``train`` falls back to the
-    PyTorch trainer and says why). The first call on a machine compiles it (a few seconds) into torch's
-    extension folder (``TORCH_EXTENSIONS_DIR``); later calls and other processes load it from there."""
-    from torch.utils import cpp_extension
-    if shutil.which("ninja") is None:   # pip may put the ninja package's binary off PATH
-        with contextlib.suppress(ImportError):
-            import ninja
-            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+def _default_library() -> tuple[ctypes.CDLL | None, str | None]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            path = cpp_extension.load(name=f"mtlmech_fused_v{KERNEL_VERSION}_{_cpu_tag()}", sources=[str(_SOURCE)],
-                                      extra_cflags=_CFLAGS, is_python_module=False, verbose=False)
-        lib = ctypes.CDLL(path)
-    except Exception as e:  # no compiler, no ninja, a failed build: all mean "not here"
+        return load(fused_build.best_target()), None
+    except Exception as e:  # no compiler, a failed build, a lock held too long, a bad target: "not here"
         lines = str(e).strip().splitlines()
         return None, f"the fused kernel could not be built ({type(e).__name__}: {lines[-1] if lines else ''})"
-    for fn in (lib.mtl_train_f32, lib.mtl_train_f64):
-        fn.argtypes, fn.restype = [ctypes.POINTER(_Args), ctypes.c_void_p, ctypes.c_int64], None
-    lib.mtl_activate_f32.argtypes, lib.mtl_activate_f32.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64], None
-    lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
-    return lib, None
+
+
+def _library() -> tuple[ctypes.CDLL | None, str | None]:
+    """The kernel for this CPU's best target, or ``(None, why)`` when it cannot be had (then ``train``
+    falls back to the PyTorch trainer and says why). Installed with the package (``setup.py``), or
+    compiled on first use into a per-user cache (one stderr line, a few seconds)."""
+    if _override is not None:
+        return _override, None
+    return _default_library()
+
+
+def arithmetic_name() -> str:
+    """The declared arithmetic of the fused path (cache keys record it: :func:`mtlmech.training.resolve_backend`).
+    Every target implements the same one, so it does not depend on the machine."""
+    return ARITHMETIC
+
+
+def arithmetic() -> dict:
+    """What the fused kernel is on this machine: its declared arithmetic, the target built, this CPU,
+    the compiler (name and version, read from the built library) and its flags."""
+    lib, why = _library()
+    out = {"arithmetic": ARITHMETIC, "flush_denormals": FLUSH_DENORMALS, "cpu": fused_build.cpu_model()}
+    if lib is None:
+        return {**out, "target": None, "compiler": None, "flags": None, "unavailable": why}
+    target = lib.mtl_target().decode()
+    return {**out, "target": target, "compiler": lib.mtl_compiler().decode(),
+            "flags": " ".join(fused_build.flags(target)), "library": lib.path}
 
 
 def describe() -> str:
@@ -232,8 +288,8 @@ def describe() -> str:
     lib, why = _library()
     if lib is None:
         return why
-    from torch.utils.cpp_extension import get_cxx_compiler
-    return (f"fused_kernel.cpp v{KERNEL_VERSION}, {get_cxx_compiler()} {' '.join(_CFLAGS)}, "
+    a = arithmetic()
+    return (f"fused_kernel.cpp, arithmetic {a['arithmetic']}, target {a['target']}, {a['compiler']} {a['flags']}, "
             f"{lanes(torch.float32)} float32 rows per vector")
 
 
@@ -245,7 +301,7 @@ def lanes(dtype: torch.dtype) -> int:
 def activate(z: np.ndarray, kind: str) -> np.ndarray:
     """The kernel's float32 activation (``"sigmoid"``, ``"tanh"`` or ``"linear"``) of ``z``, as a new array."""
     buf = _padded(torch.as_tensor(z, dtype=torch.float32).reshape(-1, 1), torch.float32, lanes(torch.float32))
-    _library()[0].mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind])
+    _library()[0].mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind], int(FLUSH_DENORMALS))
     return buf[0, 0, :z.size].reshape(z.shape)
 
 
@@ -351,7 +407,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
         epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
         loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
         patience=-1 if ts.patience is None else int(ts.patience), curves=int(ts.record_curves), n_curve=n_curve,
-        momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
+        flush=int(FLUSH_DENORMALS), momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
         w1s=output(w1), b1s=output(b1), w2s=output(w2), b2s=output(b2),
         step1=address(lr * layer_lr[:, 0]), step2=address(lr * layer_lr[:, 1]),
         decay=address(weight_decay.reshape(-1)), trained=address(task_weights > 0),

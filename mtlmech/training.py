@@ -226,7 +226,7 @@ def resolve_backend(requested: str, net=None, train: TrainSpec | None = None, de
     why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
                                       train.batch_size if train is not None else None, device)
     if why is None:
-        return f"fused-v{fused.KERNEL_VERSION}"
+        return fused.arithmetic_name()
     if requested == "fused":
         raise ValueError(f"--backend fused does not apply here: {why}")
     return torch_trainer
