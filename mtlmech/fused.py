@@ -61,8 +61,9 @@ from . import fused_build
 
 KERNEL_VERSION = 4   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
 ARITHMETIC = f"fused-v{KERNEL_VERSION}"   # the declared arithmetic; fused_kernel.cpp's MTL_ARITHMETIC must match
-# Flush-to-zero and denormals-are-zero while the kernel runs (part of the declared arithmetic; the
-# PyTorch trainer flushes too while it trains: training.train).
+# Flush-to-zero and denormals-are-zero while the kernel runs: part of the declared arithmetic (the
+# PyTorch trainer flushes too while it trains: training.denormals_flushed). A build that cannot set it
+# (no SSE: not x86) declares its own arithmetic name, fused_kernel.cpp's MTL_ARITHMETIC.
 FLUSH_DENORMALS = True
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
@@ -203,7 +204,8 @@ def _open(path: Path) -> ctypes.CDLL:
     lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
     for name in ("mtl_arithmetic", "mtl_target", "mtl_build_key", "mtl_compiler"):
         getattr(lib, name).restype = ctypes.c_char_p
-    if lib.mtl_arithmetic().decode() != ARITHMETIC:
+    name = lib.mtl_arithmetic().decode()
+    if name != ARITHMETIC and not name.startswith(ARITHMETIC + "-"):
         raise ValueError(f"{path} implements {lib.mtl_arithmetic().decode()}, not {ARITHMETIC}")
     lib.path = str(path)
     return lib
@@ -266,16 +268,17 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
 
 
 def arithmetic_name() -> str:
-    """The declared arithmetic of the fused path (cache keys record it: :func:`mtlmech.training.resolve_backend`).
-    Every target implements the same one, so it does not depend on the machine."""
-    return ARITHMETIC
+    """The declared arithmetic of the fused path (cache keys record it: :func:`mtlmech.training.resolve_backend`):
+    ``fused-v4`` on every x86-64 target; a build that cannot implement all of it names its variant."""
+    lib = _library()[0]
+    return lib.mtl_arithmetic().decode() if lib is not None else ARITHMETIC
 
 
 def arithmetic() -> dict:
     """What the fused kernel is on this machine: its declared arithmetic, the target built, this CPU,
     the compiler (name and version, read from the built library) and its flags."""
     lib, why = _library()
-    out = {"arithmetic": ARITHMETIC, "flush_denormals": FLUSH_DENORMALS, "cpu": fused_build.cpu_model()}
+    out = {"arithmetic": arithmetic_name(), "flush_denormals": FLUSH_DENORMALS, "cpu": fused_build.cpu_model()}
     if lib is None:
         return {**out, "target": None, "compiler": None, "flags": None, "unavailable": why}
     target = lib.mtl_target().decode()

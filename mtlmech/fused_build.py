@@ -115,18 +115,20 @@ def compiler_version(cxx: str) -> str:
     return out.strip().splitlines()[0] if out.strip() else ""
 
 
-def flags(target: str) -> list[str]:
-    return [*TARGET_FLAGS[target], *COMMON_FLAGS]
+def flags(target: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The compiler flags of ``target`` (``extra`` ones appended: tests build variants, e.g. ``-march=native``)."""
+    return [*TARGET_FLAGS[target], *COMMON_FLAGS, *extra]
 
 
-def build_key(source: Path, target: str) -> str:
+def build_key(source: Path, target: str, extra: tuple[str, ...] = ()) -> str:
     """What a built file must have been built from: the source's bytes and the target's flags."""
     h = hashlib.sha256(source.read_bytes())
-    h.update(" ".join([target, *flags(target)]).encode())
+    h.update(" ".join([target, *flags(target, extra)]).encode())
     return h.hexdigest()[:16]
 
 
-def compile_kernel(source: Path, target: str, out: Path, cxx: str | None = None, timeout: float | None = None) -> Path:
+def compile_kernel(source: Path, target: str, out: Path, cxx: str | None = None, timeout: float | None = None,
+                   extra: tuple[str, ...] = ()) -> Path:
     """Compile ``source`` for ``target`` into ``out``, atomically (a temporary file in the same folder,
     renamed): a reader sees the old file or the whole new one, never a part. Raises
     ``subprocess.CalledProcessError`` / ``OSError`` / ``FileNotFoundError`` (no compiler)."""
@@ -137,7 +139,8 @@ def compile_kernel(source: Path, target: str, out: Path, cxx: str | None = None,
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        cmd = [cxx, *flags(target), f'-DMTL_TARGET="{target}"', f'-DMTL_BUILD_KEY="{build_key(source, target)}"',
+        name = target + "".join(extra)
+        cmd = [cxx, *flags(target, extra), f'-DMTL_TARGET="{name}"', f'-DMTL_BUILD_KEY="{build_key(source, target, extra)}"',
                "-o", tmp, str(source)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout or BUILD_TIMEOUT_S)
         if done.returncode != 0:
@@ -193,22 +196,28 @@ def locked(path: Path, what: str, timeout: float):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_built(source: Path, target: str, *, timeout: float | None = None) -> Path:
-    """A compiled kernel for ``target`` in the per-user cache, compiled now if there is none (one stderr
-    line first). Its name carries the source+flags key and the compiler's version, so an edited
-    source, other flags or another compiler never reuse an old file. Concurrent first uses compile
-    once: the others wait on the lock (one stderr line), up to ``timeout`` seconds."""
-    timeout = BUILD_TIMEOUT_S if timeout is None else timeout
-    cxx = compiler()
+def cache_path(source: Path, target: str, extra: tuple[str, ...] = (), cxx: str | None = None) -> Path:
+    """Where :func:`ensure_built` puts ``target``'s kernel: named by the source+flags key and the
+    compiler's version, so an edited source, other flags or another compiler never reuse an old file.
+    Its lock is the same path with ``.lock``."""
+    cxx = cxx or compiler()
     if cxx is None:
         raise FileNotFoundError("no C++ compiler found (set CXX, or install g++ or clang++)")
-    version = compiler_version(cxx)
-    key = hashlib.sha256(f"{build_key(source, target)} {cxx} {version}".encode()).hexdigest()[:16]
-    out = cache_dir() / f"fused_kernel.{target}.{key}.so"
+    key = hashlib.sha256(f"{build_key(source, target, extra)} {cxx} {compiler_version(cxx)}".encode()).hexdigest()[:16]
+    return cache_dir() / f"fused_kernel.{target}{''.join(extra).replace('=', '-')}.{key}.so"
+
+
+def ensure_built(source: Path, target: str, *, timeout: float | None = None, extra: tuple[str, ...] = ()) -> Path:
+    """A compiled kernel for ``target`` in the per-user cache (:func:`cache_path`), compiled now if there
+    is none (one stderr line first). Concurrent first uses compile once: the others wait on the lock
+    (one stderr line), up to ``timeout`` seconds, then raise ``TimeoutError``."""
+    timeout = BUILD_TIMEOUT_S if timeout is None else timeout
+    cxx = compiler()
+    out = cache_path(source, target, extra, cxx)
     if out.exists():
         return out
     with locked(out.with_suffix(".lock"), "compiling the fused kernel", timeout):
         if not out.exists():   # another process may have built it while this one waited
-            say(f"compiling the fused kernel for {target} (first use, ~10 s) into {out.parent}")
-            compile_kernel(source, target, out, cxx, timeout)
+            say(f"compiling the fused kernel for {target}{' '.join(('',) + extra)} (first use, ~10 s) into {out.parent}")
+            compile_kernel(source, target, out, cxx, timeout, extra)
     return out

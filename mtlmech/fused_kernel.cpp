@@ -31,7 +31,11 @@
 #include <immintrin.h>
 #endif
 
+#if defined(__SSE__)
 #define MTL_ARITHMETIC "fused-v4"
+#else
+#define MTL_ARITHMETIC "fused-v4-noftz"   // no MXCSR: subnormals are not flushed, a different arithmetic
+#endif
 
 #if defined(MTL_GENERIC)
 #define MTL_PARTS 1          // generic vectors, per-lane fma: the reference build of the arithmetic

@@ -43,6 +43,25 @@ def member_invariant():
         torch.set_num_threads(threads)
 
 
+@contextmanager
+def denormals_flushed():
+    """Subnormal results and operands count as zero in the enclosed CPU code on this thread
+    (``torch.set_flush_denormal``; with :func:`member_invariant`'s one intra-op thread that is all of
+    it). Saturated nets produce subnormal deltas, which some CPUs (Intel) compute 50-100x slower;
+    flushing them is part of the fused kernel's declared arithmetic (``mtlmech.fused.FLUSH_DENORMALS``),
+    so the two trainers keep agreeing. Switched off again on exit (mtlmech never leaves it on; torch
+    has no way to read the previous setting)."""
+    from . import fused
+    if not fused.FLUSH_DENORMALS:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @dataclass
 class Batch:
     """Inputs ``x`` (n, d) or (B, n, d), targets ``y`` and loss mask ``mask`` (n, K) or (B, n, K)."""
@@ -361,7 +380,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     def view(name: str, shared: torch.Tensor) -> torch.Tensor:
         return member_data.get(name, shared)
 
-    with torch.no_grad(), member_invariant():
+    with torch.no_grad(), member_invariant(), denormals_flushed():
         for epoch in range(1, ts.epochs + 1):
             p_act = [work[f"p{i}"] for i in range(n_params)]
             n_active = active.numel()
