@@ -211,10 +211,10 @@ def _open(path: Path) -> ctypes.CDLL:
     return lib
 
 
-def _installed(target: str) -> ctypes.CDLL | None:
-    """The kernel ``pip install`` compiled into the package for ``target``, if it is there and was built
-    from this source with this target's flags (an edited source in an editable install is not)."""
-    path = Path(__file__).with_name(fused_build.library_name(target))
+def _installed(target: str, folder: Path | None = None) -> ctypes.CDLL | None:
+    """The kernel ``pip install`` compiled into the package (``folder``) for ``target``, if it is there and
+    was built from this source with this target's flags (an edited source in an editable install is not)."""
+    path = (folder or Path(__file__).parent) / fused_build.library_name(target)
     if not path.exists():
         return None
     try:
@@ -283,7 +283,7 @@ def arithmetic() -> dict:
         return {**out, "target": None, "compiler": None, "flags": None, "unavailable": why}
     target = lib.mtl_target().decode()
     return {**out, "target": target, "compiler": lib.mtl_compiler().decode(),
-            "flags": " ".join(fused_build.flags(target)), "library": lib.path}
+            "flags": " ".join(fused_build.flags(target))}
 
 
 def describe() -> str:
