@@ -7,27 +7,36 @@ reference (``tests/test_fused.py`` checks this path against it on every experime
 How it is fast. A member's run (all epochs, halt evaluations, snapshots, stopping) is one serial
 loop in compiled C++ (``fused_kernel.cpp``); members are spread over worker threads in small chunks
 taken from a queue. Activations are stored feature-major, ``(width, rows)``, with the rows padded by
-zero-weight rows to a multiple of the vector length (16 float32 rows with AVX-512), so every loop
-runs on whole vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias
-checks. Layer products are register tiles (up to 8 units × 1-4 row vectors accumulating over the
-inputs, so the weights are loaded once per tile); weight gradients are tiles of row-vector
-accumulators whose lanes are summed by a shuffle tree, always the same pairwise tree, so how the
-products are tiled cannot change a number. Only the outputs a member trains are computed (an STL
-member trains one of K): the others get zero gradients, so they only decay under weight decay, and
-are evaluated only when curves are recorded. It is compiled with ``-O3 -march=native
--ffp-contract=fast`` (multiply-adds fused) and no other fast-math flag, so a diverging member still
-produces the NaN/inf that flags it and padding rows (their deltas are set to zero) never
-contribute. In float32 the sigmoid is 1 / (1 + 2^u) with the reciprocal from the hardware estimate
-plus one Newton step, and 2^u, with AVX-512, from a 32-entry table of 2^(j/32), a degree-2 minimax
-polynomial and ``vscalefps`` (elsewhere the Cephes ``exp2f`` polynomial); tanh is Cephes ``tanhf``
-near 0 and the same 2^u beyond; both within 2e-7 of the exact values. float64 uses libm's
-``exp``/``tanh``.
+zero-weight rows to a multiple of the kernel's 64-byte vector (16 float32 / 8 float64 rows, on every
+target: one zmm register with AVX-512, two ymm registers with AVX2), so every loop runs on whole
+vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias checks. Layer
+products are register tiles (up to 8 units × 1-4 row vectors accumulating over the inputs with
+fma, so the weights are loaded once per tile); weight gradients are tiles of row-vector
+accumulators whose lanes are summed by one fixed pairwise tree, so how the products are tiled
+cannot change a number. Only the outputs a member trains are computed (an STL member trains one of
+K): the others get zero gradients, so they only decay under weight decay, and are evaluated only
+when curves are recorded.
 
-Building. The first call on a machine compiles the kernel with torch's extension machinery
-(``torch.utils.cpp_extension.load``: a C++ compiler and ninja, a few seconds) into torch's
-extension folder, named by the kernel version and this CPU's instruction sets; later calls and
-other processes load it from there. Where it cannot be built, ``train`` runs the PyTorch trainer
-and says why (one line on stderr).
+One arithmetic on every machine (``fused-v4``; docs/reproducibility.md). The kernel's numbers are
+bitwise the same on every x86-64 CPU with AVX2+FMA, with or without AVX-512, Intel or AMD: only
+per-lane IEEE operations (multiply-adds as explicit ``fma``, never contracted by the compiler:
+``-ffp-contract=off``; true division, never a reciprocal estimate), one table-free exp2 polynomial
+for the sigmoid (1 / (1 + 2^u), within 9e-8) and tanh (Cephes ``tanhf`` near 0, within 1.1e-7),
+its own float64 exp/tanh/log (never libm), the same lane-sum tree, and flush-to-zero with
+denormals-are-zero set on entry (the PyTorch trainer flushes too while it trains). No fast-math
+flag, so a diverging member still produces the NaN/inf that flags it and padding rows (their
+deltas are set to zero) never contribute.
+
+Building. ``pip install`` (``setup.py``) compiles the kernel with the C++ compiler for fixed
+targets, ``x86-64-v3`` (AVX2+FMA) and ``x86-64-v4`` (AVX-512), ``-mtune=generic``, into the
+package (:mod:`mtlmech.fused_build`); at run time the best target this CPU runs is loaded
+(``MTLMECH_KERNEL_TARGET`` picks another; they differ in speed only). Where the installed file is
+missing or was built from another source (an edited kernel under an editable install), the first
+call compiles it into a per-user cache (``~/.cache/mtlmech/kernels``, named by a hash of the
+source, flags and compiler version; written atomically) under an ``flock`` the OS releases if its
+holder dies, saying so on stderr before compiling and while waiting for another process's build
+(at most ``MTLMECH_BUILD_TIMEOUT`` s, 300). Where it cannot be built, ``train`` runs the PyTorch
+trainer and says why (one line on stderr). :func:`arithmetic` says what was loaded.
 
 Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
 own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
