@@ -7,27 +7,36 @@ reference (``tests/test_fused.py`` checks this path against it on every experime
 How it is fast. A member's run (all epochs, halt evaluations, snapshots, stopping) is one serial
 loop in compiled C++ (``fused_kernel.cpp``); members are spread over worker threads in small chunks
 taken from a queue. Activations are stored feature-major, ``(width, rows)``, with the rows padded by
-zero-weight rows to a multiple of the vector length (16 float32 rows with AVX-512), so every loop
-runs on whole vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias
-checks. Layer products are register tiles (up to 8 units × 1-4 row vectors accumulating over the
-inputs, so the weights are loaded once per tile); weight gradients are tiles of row-vector
-accumulators whose lanes are summed by a shuffle tree, always the same pairwise tree, so how the
-products are tiled cannot change a number. Only the outputs a member trains are computed (an STL
-member trains one of K): the others get zero gradients, so they only decay under weight decay, and
-are evaluated only when curves are recorded. It is compiled with ``-O3 -march=native
--ffp-contract=fast`` (multiply-adds fused) and no other fast-math flag, so a diverging member still
-produces the NaN/inf that flags it and padding rows (their deltas are set to zero) never
-contribute. In float32 the sigmoid is 1 / (1 + 2^u) with the reciprocal from the hardware estimate
-plus one Newton step, and 2^u, with AVX-512, from a 32-entry table of 2^(j/32), a degree-2 minimax
-polynomial and ``vscalefps`` (elsewhere the Cephes ``exp2f`` polynomial); tanh is Cephes ``tanhf``
-near 0 and the same 2^u beyond; both within 2e-7 of the exact values. float64 uses libm's
-``exp``/``tanh``.
+zero-weight rows to a multiple of the kernel's 64-byte vector (16 float32 / 8 float64 rows, on every
+target: one zmm register with AVX-512, two ymm registers with AVX2), so every loop runs on whole
+vectors with no remainder and, all pointers being ``__restrict__``, no runtime alias checks. Layer
+products are register tiles (up to 8 units × 1-4 row vectors accumulating over the inputs with
+fma, so the weights are loaded once per tile); weight gradients are tiles of row-vector
+accumulators whose lanes are summed by one fixed pairwise tree, so how the products are tiled
+cannot change a number. Only the outputs a member trains are computed (an STL member trains one of
+K): the others get zero gradients, so they only decay under weight decay, and are evaluated only
+when curves are recorded.
 
-Building. The first call on a machine compiles the kernel with torch's extension machinery
-(``torch.utils.cpp_extension.load``: a C++ compiler and ninja, a few seconds) into torch's
-extension folder, named by the kernel version and this CPU's instruction sets; later calls and
-other processes load it from there. Where it cannot be built, ``train`` runs the PyTorch trainer
-and says why (one line on stderr).
+One arithmetic on every machine (``fused-v4``; docs/reproducibility.md). The kernel's numbers are
+bitwise the same on every x86-64 CPU with AVX2+FMA, with or without AVX-512, Intel or AMD: only
+per-lane IEEE operations (multiply-adds as explicit ``fma``, never contracted by the compiler:
+``-ffp-contract=off``; true division, never a reciprocal estimate), one table-free exp2 polynomial
+for the sigmoid (1 / (1 + 2^u), within 9e-8) and tanh (Cephes ``tanhf`` near 0, within 1.1e-7),
+its own float64 exp/tanh/log (never libm), the same lane-sum tree, and flush-to-zero with
+denormals-are-zero set on entry (the PyTorch trainer flushes too while it trains). No fast-math
+flag, so a diverging member still produces the NaN/inf that flags it and padding rows (their
+deltas are set to zero) never contribute.
+
+Building. ``pip install`` (``setup.py``) compiles the kernel with the C++ compiler for fixed
+targets, ``x86-64-v3`` (AVX2+FMA) and ``x86-64-v4`` (AVX-512), ``-mtune=generic``, into the
+package (:mod:`mtlmech.engine.fused_build`); at run time the best target this CPU runs is loaded
+(``MTLMECH_KERNEL_TARGET`` picks another; they differ in speed only). Where the installed file is
+missing or was built from another source (an edited kernel under an editable install), the first
+call compiles it into a per-user cache (``~/.cache/mtlmech/kernels``, named by a hash of the
+source, flags and compiler version; written atomically) under an ``flock`` the OS releases if its
+holder dies, saying so on stderr before compiling and while waiting for another process's build
+(at most ``MTLMECH_BUILD_TIMEOUT`` s, 300). Where it cannot be built, ``train`` runs the PyTorch
+trainer and says why (one line on stderr). :func:`arithmetic` says what was loaded.
 
 Why results do not depend on batch-mates. Each member is computed by the same compiled code on its
 own slices and scratch buffers, start to finish, by one thread; which thread or which chunk it lands
@@ -48,22 +57,24 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
 import sys
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import fused_build
 from .common import TrainResult, loss_weights
 
-KERNEL_VERSION = 3   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+KERNEL_VERSION = 4   # bump when the kernel's numbers change (cache keys record it: training.resolve_backend)
+ARITHMETIC = f"fused-v{KERNEL_VERSION}"   # the declared arithmetic; fused_kernel.cpp's MTL_ARITHMETIC must match
+# Flush-to-zero and denormals-are-zero while the kernel runs: part of the declared arithmetic (the
+# PyTorch trainer flushes too while it trains: training.denormals_flushed). A build that cannot set it
+# (no SSE: not x86) declares its own arithmetic name, fused_kernel.cpp's MTL_ARITHMETIC.
+FLUSH_DENORMALS = True
 ACT_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
 LOSS_CODES = {"mse": 0, "ce": 1}
 HALT_CODES = {"mse": 0, "error": 1}
@@ -172,14 +183,13 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
 
 
 # --------------------------------------------------------------------------------------------
-# The compiled kernel (fused_kernel.cpp), built once per machine by torch's extension machinery
+# The compiled kernel (fused_kernel.cpp): installed with the package, or compiled once per machine
 # --------------------------------------------------------------------------------------------
 
-_SOURCE = Path(__file__).with_name("fused_kernel.cpp")
-_CFLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17"]
+_SOURCE = Path(__file__).with_name(fused_build.SOURCE_NAME)
 _I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y",
         "nh", "nhp", "batched_hx", "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm",
-        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve")
+        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve", "flush")
 _POINTERS = ("xt", "yt", "wt", "hx", "hy", "hm", "tx", "ty", "tm", "w1s", "b1s", "w2s", "b2s", "step1", "step2",
              "decay", "trained", "snap_w1", "snap_b1", "snap_w2", "snap_b2", "sh_w1", "sh_b1", "sh_w2", "sh_b2",
              "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "best_halt", "shared_best", "loss_curve",
@@ -192,41 +202,98 @@ class _Args(ctypes.Structure):
                 + [(k, ctypes.c_void_p) for k in _POINTERS])
 
 
-def _cpu_tag() -> str:
-    """A short name for this CPU's instruction sets (``-march=native`` builds are not portable, and a
-    home folder may be shared by different machines)."""
+def _open(path: Path) -> ctypes.CDLL:
+    """A built kernel, its functions typed; ``ValueError`` if it implements another arithmetic."""
+    lib = ctypes.CDLL(str(path))
+    for fn in (lib.mtl_train_f32, lib.mtl_train_f64):
+        fn.argtypes, fn.restype = [ctypes.POINTER(_Args), ctypes.c_void_p, ctypes.c_int64], None
+    for fn in (lib.mtl_activate_f32, lib.mtl_activate_f64):
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64], None
+    for fn in (lib.mtl_lane_sums_f32, lib.mtl_lane_sums_f64):
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p], None
+    lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
+    for name in ("mtl_arithmetic", "mtl_target", "mtl_build_key", "mtl_compiler"):
+        getattr(lib, name).restype = ctypes.c_char_p
+    name = lib.mtl_arithmetic().decode()
+    if name != ARITHMETIC and not name.startswith(ARITHMETIC + "-"):
+        raise ValueError(f"{path} implements {lib.mtl_arithmetic().decode()}, not {ARITHMETIC}")
+    lib.path = str(path)
+    return lib
+
+
+def _installed(target: str, folder: Path | None = None) -> ctypes.CDLL | None:
+    """The kernel ``pip install`` compiled into the package (``folder``) for ``target``, if it is there and
+    was built from this source with this target's flags (an edited source in an editable install is not)."""
+    path = (folder or Path(__file__).parent) / fused_build.library_name(target)
+    if not path.exists():
+        return None
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        flags = ""
-    return hashlib.sha1(f"{platform.machine()} {flags}".encode()).hexdigest()[:10]
+        lib = _open(path)
+        if lib.mtl_build_key().decode() == fused_build.build_key(_SOURCE, target):
+            return lib
+    except (OSError, AttributeError, ValueError):
+        pass
+    return None
+
+
+def load(target: str, *, timeout: float | None = None) -> ctypes.CDLL:
+    """The kernel built for ``target``: the installed one, else one compiled now into the per-user
+    cache (:func:`mtlmech.engine.fused_build.ensure_built`). Raises where it cannot be had."""
+    lib = _installed(target)
+    if lib is None:
+        lib = _open(fused_build.ensure_built(_SOURCE, target, timeout=timeout))
+    return lib
+
+
+_override: ctypes.CDLL | None = None
+
+
+@contextlib.contextmanager
+def using(lib: ctypes.CDLL):
+    """Run the fused path with this built kernel (tests: every target against every other)."""
+    global _override
+    before, _override = _override, lib
+    try:
+        yield lib
+    finally:
+        _override = before
 
 
 @functools.cache
-def _library() -> tuple[ctypes.CDLL | None, str | None]:
-    """The built kernel, or ``(None, why)`` when it cannot be built (then ``train`` falls back to the
-    PyTorch trainer and says why). The first call on a machine compiles it (a few seconds) into torch's
-    extension folder (``TORCH_EXTENSIONS_DIR``); later calls and other processes load it from there."""
-    from torch.utils import cpp_extension
-    if shutil.which("ninja") is None:   # pip may put the ninja package's binary off PATH
-        with contextlib.suppress(ImportError):
-            import ninja
-            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+def _default_library() -> tuple[ctypes.CDLL | None, str | None]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            path = cpp_extension.load(name=f"mtlmech_fused_v{KERNEL_VERSION}_{_cpu_tag()}", sources=[str(_SOURCE)],
-                                      extra_cflags=_CFLAGS, is_python_module=False, verbose=False)
-        lib = ctypes.CDLL(path)
-    except Exception as e:  # no compiler, no ninja, a failed build: all mean "not here"
+        return load(fused_build.best_target()), None
+    except Exception as e:  # no compiler, a failed build, a lock held too long, a bad target: "not here"
         lines = str(e).strip().splitlines()
         return None, f"the fused kernel could not be built ({type(e).__name__}: {lines[-1] if lines else ''})"
-    for fn in (lib.mtl_train_f32, lib.mtl_train_f64):
-        fn.argtypes, fn.restype = [ctypes.POINTER(_Args), ctypes.c_void_p, ctypes.c_int64], None
-    lib.mtl_activate_f32.argtypes, lib.mtl_activate_f32.restype = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64], None
-    lib.mtl_lanes.argtypes, lib.mtl_lanes.restype = [ctypes.c_int64], ctypes.c_int64
-    return lib, None
+
+
+def _library() -> tuple[ctypes.CDLL | None, str | None]:
+    """The kernel for this CPU's best target, or ``(None, why)`` when it cannot be had (then ``train``
+    falls back to the PyTorch trainer and says why). Installed with the package (``setup.py``), or
+    compiled on first use into a per-user cache (one stderr line, a few seconds)."""
+    if _override is not None:
+        return _override, None
+    return _default_library()
+
+
+def arithmetic_name() -> str:
+    """The declared arithmetic of the fused path (cache keys record it: :func:`mtlmech.engine.training.resolve_backend`):
+    ``fused-v4`` on every x86-64 target; a build that cannot implement all of it names its variant."""
+    lib = _library()[0]
+    return lib.mtl_arithmetic().decode() if lib is not None else ARITHMETIC
+
+
+def arithmetic() -> dict:
+    """What the fused kernel is on this machine: its declared arithmetic, the target built, this CPU,
+    the compiler (name and version, read from the built library) and its flags."""
+    lib, why = _library()
+    out = {"arithmetic": arithmetic_name(), "flush_denormals": FLUSH_DENORMALS, "cpu": fused_build.cpu_model()}
+    if lib is None:
+        return {**out, "target": None, "compiler": None, "flags": None, "unavailable": why}
+    target = lib.mtl_target().decode()
+    return {**out, "target": target, "compiler": lib.mtl_compiler().decode(),
+            "flags": " ".join(fused_build.flags(target))}
 
 
 def describe() -> str:
@@ -234,8 +301,8 @@ def describe() -> str:
     lib, why = _library()
     if lib is None:
         return why
-    from torch.utils.cpp_extension import get_cxx_compiler
-    return (f"fused_kernel.cpp v{KERNEL_VERSION}, {get_cxx_compiler()} {' '.join(_CFLAGS)}, "
+    a = arithmetic()
+    return (f"fused_kernel.cpp, arithmetic {a['arithmetic']}, target {a['target']}, {a['compiler']} {a['flags']}, "
             f"{lanes(torch.float32)} float32 rows per vector")
 
 
@@ -247,7 +314,7 @@ def lanes(dtype: torch.dtype) -> int:
 def activate(z: np.ndarray, kind: str) -> np.ndarray:
     """The kernel's float32 activation (``"sigmoid"``, ``"tanh"`` or ``"linear"``) of ``z``, as a new array."""
     buf = _padded(torch.as_tensor(z, dtype=torch.float32).reshape(-1, 1), torch.float32, lanes(torch.float32))
-    _library()[0].mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind])
+    _library()[0].mtl_activate_f32(buf.ctypes.data, buf.size, ACT_CODES[kind], int(FLUSH_DENORMALS))
     return buf[0, 0, :z.size].reshape(z.shape)
 
 
@@ -351,7 +418,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
         epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
         loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
         patience=-1 if ts.patience is None else int(ts.patience), curves=int(ts.record_curves), n_curve=n_curve,
-        momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
+        flush=int(FLUSH_DENORMALS), momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
         w1s=output(w1), b1s=output(b1), w2s=output(w2), b2s=output(b2),
         step1=address(lr * layer_lr[:, 0]), step2=address(lr * layer_lr[:, 1]),
         decay=address(weight_decay.reshape(-1)), trained=address(task_weights > 0),

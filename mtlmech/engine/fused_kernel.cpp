@@ -1,16 +1,27 @@
-// The fused per-member trainer's kernel (mtlmech/engine/fused.py builds it with torch's extension
-// machinery and calls it through ctypes): each member's whole run (all epochs, halt checks,
-// snapshots, stopping) for a one-hidden-layer full-batch net, members one after another.
+// The fused per-member trainer's kernel (mtlmech/engine/fused.py loads it through ctypes; mtlmech/engine/fused_build.py
+// compiles it): each member's whole run (all epochs, halt checks, snapshots, stopping) for a
+// one-hidden-layer full-batch net, members one after another.
 //
-// Layout: activations and data are feature-major, (width, rows), rows padded with zero-weight
-// rows to a multiple of the vector length L, so every loop works on whole vectors (GCC vector
-// extensions: no remainder loops, no runtime alias checks). Layer products are register tiles
+// One declared arithmetic ("fused-v4"), bitwise the same on every target it is built for:
+//  * a virtual vector of 64 bytes (16 float32 / 8 float64 rows) on every target: one zmm register
+//    with AVX-512 (x86-64-v4), two ymm registers with AVX2 (x86-64-v3), a GCC generic vector
+//    elsewhere ("generic", no intrinsics); rows are padded to whole virtual vectors;
+//  * only per-lane IEEE-754 operations, round to nearest: +, -, *, / (true division, never a
+//    reciprocal estimate), comparisons and selects, exact integer/bit operations, and fma() where a
+//    multiply-add is wanted: written out, never contracted by the compiler (-ffp-contract=off);
+//  * one exp2/sigmoid/tanh algorithm (a table-free polynomial) for every target, the same clamping;
+//    float64 and the loss's logarithm use this file's own polynomials, never libm;
+//  * every sum over the lanes of a vector is the same fixed pairwise tree on every target: lanes
+//    (l, l+8), then (l, l+4), (l, l+2), (l, l+1) for float32; (l, l+4), (l, l+2), (l, l+1) for float64;
+//  * the floating-point environment is set on entry (MXCSR: round to nearest, all exceptions
+//    masked, flush-to-zero and denormals-are-zero when the caller asks) and restored on exit.
+//
+// Layout: activations and data are feature-major, (width, rows). Layer products are register tiles
 // (U units x R row vectors accumulating over the inputs); weight gradients are I x J tiles of row
-// vectors whose lanes are summed by a shuffle tree, always the same pairwise tree. Reduction
-// orders are fixed by the code, so a member's numbers depend on nothing but its own inputs, and
-// not on how the products are tiled. Only the outputs a member trains are computed.
+// vectors whose lanes are summed by the tree above. Reduction orders are fixed by the code, so a
+// member's numbers depend on nothing but its own inputs, and not on how the products are tiled.
+// Only the outputs a member trains are computed.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -20,131 +31,224 @@
 #include <immintrin.h>
 #endif
 
-#ifndef MTL_VEC_BYTES
-#define MTL_VEC_BYTES 64
+#if defined(__SSE__)
+#define MTL_ARITHMETIC "fused-v4"
+#else
+#define MTL_ARITHMETIC "fused-v4-noftz"   // no MXCSR: subnormals are not flushed, a different arithmetic
+#endif
+
+#if defined(MTL_GENERIC)
+#define MTL_PARTS 1          // generic vectors, per-lane fma: the reference build of the arithmetic
+#elif defined(__AVX512F__) && defined(__AVX512DQ__)
+#define MTL_AVX512 1
+#define MTL_PARTS 1          // one zmm register per virtual vector
+#elif defined(__AVX2__) && defined(__FMA__)
+#define MTL_AVX2 1
+#define MTL_PARTS 2          // two ymm registers per virtual vector
+#else
+#define MTL_PARTS 1
+#endif
+
+#ifndef MTL_TARGET
+#define MTL_TARGET "unnamed"
+#endif
+#ifndef MTL_BUILD_KEY
+#define MTL_BUILD_KEY "none"
 #endif
 
 namespace {
 
-template <class T> struct Lanes;
-template <> struct Lanes<float> {
-    typedef float V __attribute__((vector_size(MTL_VEC_BYTES)));
-    typedef int32_t I __attribute__((vector_size(MTL_VEC_BYTES)));
-};
-template <> struct Lanes<double> {
-    typedef double V __attribute__((vector_size(MTL_VEC_BYTES)));
-    typedef int64_t I __attribute__((vector_size(MTL_VEC_BYTES)));
-};
+constexpr int VBYTES = 64;                      // the virtual vector, every target
+constexpr int NBYTES = VBYTES / MTL_PARTS;      // one native part
 
-template <class T> using V = typename Lanes<T>::V;
-template <class T> constexpr int64_t L = MTL_VEC_BYTES / sizeof(T);
+template <class T> struct Types;
+template <> struct Types<float> {
+    typedef float N __attribute__((vector_size(NBYTES)));
+    typedef int32_t NI __attribute__((vector_size(NBYTES)));
+    typedef float H __attribute__((vector_size(32)));
+};
+template <> struct Types<double> {
+    typedef double N __attribute__((vector_size(NBYTES)));
+    typedef int64_t NI __attribute__((vector_size(NBYTES)));
+    typedef double H __attribute__((vector_size(32)));
+};
+template <class T> using N = typename Types<T>::N;    // a native part
+template <class T> using H = typename Types<T>::H;    // half a virtual vector (lane sums)
+template <class T> constexpr int64_t L = VBYTES / sizeof(T);          // lanes of a virtual vector
+template <class T> constexpr int NL = NBYTES / sizeof(T);             // lanes of a part
+template <class T> constexpr int HL = 32 / sizeof(T);                 // lanes of a half
 
+template <class T> struct V { N<T> p[MTL_PARTS]; };   // the virtual vector
+
+template <class T> inline N<T> nsplat(T x) { return x - N<T>{}; }   // x - 0 is x for every x (x + 0 is not, for -0)
+
+// fma on one part: one rounding, so every implementation gives the same bits.
+inline N<float> nfma(N<float> a, N<float> b, N<float> c) {
+#if defined(MTL_AVX512)
+    return (N<float>)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(MTL_AVX2)
+    return (N<float>)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    N<float> r;
+    for (int l = 0; l < NL<float>; ++l) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
+    return r;
+#endif
+}
+inline N<double> nfma(N<double> a, N<double> b, N<double> c) {
+#if defined(MTL_AVX512)
+    return (N<double>)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+#elif defined(MTL_AVX2)
+    return (N<double>)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+#else
+    N<double> r;
+    for (int l = 0; l < NL<double>; ++l) r[l] = __builtin_fma(a[l], b[l], c[l]);
+    return r;
+#endif
+}
+
+#define MTL_EACH for (int i_ = 0; i_ < MTL_PARTS; ++i_)
 template <class T> inline V<T> load(const T* p) { V<T> v; std::memcpy(&v, p, sizeof v); return v; }
 template <class T> inline void store(T* p, V<T> v) { std::memcpy(p, &v, sizeof v); }
+template <class T> inline V<T> splat(T x) { V<T> v; MTL_EACH v.p[i_] = nsplat<T>(x); return v; }
+template <class T> inline V<T> operator+(V<T> a, V<T> b) { MTL_EACH a.p[i_] = a.p[i_] + b.p[i_]; return a; }
+template <class T> inline V<T> operator-(V<T> a, V<T> b) { MTL_EACH a.p[i_] = a.p[i_] - b.p[i_]; return a; }
+template <class T> inline V<T> operator*(V<T> a, V<T> b) { MTL_EACH a.p[i_] = a.p[i_] * b.p[i_]; return a; }
+template <class T> inline V<T> operator*(V<T> a, T b) { MTL_EACH a.p[i_] = a.p[i_] * b; return a; }
+template <class T> inline V<T> operator-(T a, V<T> b) { MTL_EACH b.p[i_] = a - b.p[i_]; return b; }
+template <class T> inline V<T> fma(V<T> a, V<T> b, V<T> c) { MTL_EACH a.p[i_] = nfma(a.p[i_], b.p[i_], c.p[i_]); return a; }
 // A loaded vector kept in a register: GCC otherwise reads it again from memory in every multiply-add
 // that uses it, and the gradient tiles become bound by loads instead of multiply-adds.
 template <class T> inline V<T> in_register(V<T> v) {
-#if MTL_VEC_BYTES == 64 && defined(__AVX512F__)
-    asm("" : "+v"(v));
+#if defined(MTL_AVX512) || defined(MTL_AVX2)
+    MTL_EACH asm("" : "+v"(v.p[i_]));
 #endif
     return v;
-}
-template <class T> inline V<T> splat(T x) {
-    return x - V<T>{};   // a broadcast: x - 0 is x for every x (x + 0 is not, for x = -0)
 }
 
 enum Act { SIGMOID = 0, TANH = 1, LINEAR = 2 };
 
-#if MTL_VEC_BYTES == 64 && defined(__AVX512F__)
-// 2^u, u clamped to [-126, 126], NaN passes: u = n + j/32 + r, |r| <= 1/64, 2^(j/32) from a
-// 32-entry table (one permute of two registers), 2^r by a degree-2 minimax polynomial (relative
-// error 5.3e-8), and the product scaled by 2^n.
-inline V<float> exp2v(V<float> u) {
-    const __m512 x = _mm512_max_ps(_mm512_set1_ps(-126.0f), _mm512_min_ps(_mm512_set1_ps(126.0f), (__m512)u));
-    const __m512 magic = _mm512_set1_ps(393216.0f);   // 1.5 * 2^18: adding it rounds to a multiple of 1/32
-    const __m512 k = _mm512_add_ps(x, magic);
-    const __m512 kr = _mm512_sub_ps(k, magic);          // n + j/32
-    const V<float> r = (V<float>)_mm512_sub_ps(x, kr);
-    static const float table[32] = {
-        1.0f, 1.02189714865411668f, 1.04427378242741384f, 1.06714040067682361f, 1.09050773266525766f,
-        1.11438674259589254f, 1.13878863475669165f, 1.16372485877757748f, 1.18920711500272107f,
-        1.21524735998046895f, 1.24185781207348405f, 1.26905095719173322f, 1.29683955465100967f,
-        1.32523664315974130f, 1.35425554693689273f, 1.38390988196383202f, 1.41421356237309505f,
-        1.44518080697704663f, 1.47682614593949931f, 1.50916442759342273f, 1.54221082540794082f,
-        1.57598084510788649f, 1.61049033194925430f, 1.64575547815396484f, 1.68179283050742908f,
-        1.71861929812247792f, 1.75625216037329948f, 1.79470907500310719f, 1.83400808640934246f,
-        1.87416763411029990f, 1.91520656139714729f, 1.95714412417540026f};
-    const __m512 t = _mm512_permutex2var_ps(_mm512_loadu_ps(table), _mm512_castps_si512(k), _mm512_loadu_ps(table + 16));
-    const V<float> q = r * (r * 0.24022676f + 0.6931573f);
-    const __m512 y = (__m512)((V<float>)t * q + (V<float>)t);
-    return (V<float>)_mm512_scalef_ps(y, kr);            // y * 2^floor(kr) = y * 2^n
-}
-#else
-// 2^u, u clamped to [-126, 126], NaN passes: u = n + f, |f| <= 1/2, Cephes exp2f on f (where
-// there is no AVX-512: numbers then differ from AVX-512 machines by rounding).
-inline V<float> exp2v(V<float> u) {
-    const V<float> hi = splat(126.0f), lo = splat(-126.0f);
+// ---- float32 activations, on one native part (every operation per lane) ----
+
+// 2^u: u clamped to [-126, 126] (NaN passes), u = n + f with n an integer (ties to even) and
+// |f| <= 1/2, 2^f by the Cephes exp2f polynomial (Horner with fma), scaled by 2^n built in the
+// exponent bits. Relative error below 2e-7; no table, no vscalefps, the same on every target.
+inline N<float> exp2n(N<float> u) {
+    typedef Types<float>::NI I;
+    const N<float> hi = nsplat(126.0f), lo = nsplat(-126.0f), magic = nsplat(12582912.0f);   // 1.5 * 2^23
     u = u > hi ? hi : u;
     u = u < lo ? lo : u;
-    const V<float> magic = splat(12582912.0f);   // 1.5 * 2^23: adding it rounds to an integer (ties to even)
-    V<float> n = (u + magic) - magic;
-    V<float> f = u - n;
-    V<float> p = splat(1.535336188319500e-4f);
-    p = p * f + 1.339887440266574e-3f;
-    p = p * f + 9.618437357674640e-3f;
-    p = p * f + 5.550332471162809e-2f;
-    p = p * f + 2.402264791363012e-1f;
-    p = p * f + 6.931472028550421e-1f;
-    Lanes<float>::I e = (__builtin_convertvector(n, Lanes<float>::I) + 127) << 23;
-    return (p * f + 1.0f) * (V<float>)e;
-}
-#endif
-
-// 1 / d: the hardware's reciprocal estimate and one Newton step where there is one (≤ 2 ulp).
-inline V<float> reciprocal(V<float> d) {
-#if MTL_VEC_BYTES == 64 && defined(__AVX512F__)
-    V<float> r = (V<float>)_mm512_maskz_rcp14_ps(0xFFFF, (__m512)d);
-    return r * (2.0f - d * r);
-#elif MTL_VEC_BYTES == 32 && defined(__AVX__)
-    V<float> r = (V<float>)_mm256_rcp_ps((__m256)d);
-    return r * (2.0f - d * r);
-#else
-    return 1.0f / d;
-#endif
+    N<float> n = (u + magic) - magic;
+    const N<float> f = u - n;
+    N<float> p = nsplat(1.535336188319500e-4f);
+    p = nfma(p, f, nsplat(1.339887440266574e-3f));
+    p = nfma(p, f, nsplat(9.618437357674640e-3f));
+    p = nfma(p, f, nsplat(5.550332471162809e-2f));
+    p = nfma(p, f, nsplat(2.402264791363012e-1f));
+    p = nfma(p, f, nsplat(6.931472028550421e-1f));
+    p = nfma(p, f, nsplat(1.0f));
+    n = n == n ? n : nsplat(0.0f);                  // NaN lanes: p is NaN already; no conversion of NaN
+    const I e = (__builtin_convertvector(n, I) + 127) << 23;
+    return p * (N<float>)e;
 }
 
-inline V<float> activate(V<float> z, int kind) {
-    if (kind == SIGMOID) {
-        return reciprocal(1.0f + exp2v(z * -1.44269504088896341f));
-    }
-    if (kind == TANH) {
-        V<float> a = z < 0.0f ? -z : z;
-        V<float> s = z * z;
-        V<float> p = splat(-5.70498872745e-3f);
-        p = p * s + 2.06390887954e-2f;
-        p = p * s - 5.37397155531e-2f;
-        p = p * s + 1.33314422036e-1f;
-        p = p * s - 3.33332819422e-1f;
-        V<float> small = p * s * z + z;
-        V<float> t = exp2v(a * -2.88539008177792681f);
-        V<float> big = (1.0f - t) / (1.0f + t);
-        big = z >= 0.0f ? big : -big;
-        V<float> out = a < 0.625f ? small : big;
+inline N<float> activate_n(N<float> z, int kind) {
+    if (kind == SIGMOID) return nsplat(1.0f) / (nsplat(1.0f) + exp2n(z * -1.44269504088896341f));
+    if (kind == TANH) {   // Cephes tanhf below 0.625, (1 - 2^u) / (1 + 2^u) with u = -2|z|/ln 2 above
+        const N<float> zero = nsplat(0.0f), one = nsplat(1.0f);
+        const N<float> a = z < zero ? -z : z;
+        const N<float> s = z * z;
+        N<float> p = nsplat(-5.70498872745e-3f);
+        p = nfma(p, s, nsplat(2.06390887954e-2f));
+        p = nfma(p, s, nsplat(-5.37397155531e-2f));
+        p = nfma(p, s, nsplat(1.33314422036e-1f));
+        p = nfma(p, s, nsplat(-3.33332819422e-1f));
+        const N<float> small = nfma(p * s, z, z);
+        const N<float> t = exp2n(a * -2.88539008177792681f);
+        N<float> big = (one - t) / (one + t);
+        big = z >= zero ? big : -big;
+        const N<float> out = a < nsplat(0.625f) ? small : big;
         return z == z ? out : z;
     }
     return z;
 }
 
+inline V<float> activate(V<float> z, int kind) {
+    MTL_EACH z.p[i_] = activate_n(z.p[i_], kind);
+    return z;
+}
+
+// ---- float64 activations and logarithms: scalar, this file's own polynomials (never libm) ----
+
+inline double bits_to_double(uint64_t b) { double d; std::memcpy(&d, &b, 8); return d; }
+inline uint64_t double_to_bits(double d) { uint64_t b; std::memcpy(&b, &d, 8); return b; }
+
+// e^x: x clamped to [-708, 709] (so 2^k stays a normal number), NaN passes; x = k ln2 + r with
+// |r| <= ln2/2 (ln2 in two parts), e^r by its Taylor series to r^13 (Horner with fma): <= 1 ulp or so.
+inline double exp_d(double x) {
+    if (x != x) return x;
+    x = x > 709.0 ? 709.0 : x;
+    x = x < -708.0 ? -708.0 : x;
+    const double magic = 6755399441055744.0;   // 1.5 * 2^52
+    const double k = (x * 1.4426950408889634 + magic) - magic;
+    double r = __builtin_fma(-k, 6.93147180369123816490e-01, x);
+    r = __builtin_fma(-k, 1.90821492927058770002e-10, r);
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                               1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    double p = c[0];
+    for (int i = 1; i < 14; ++i) p = __builtin_fma(p, r, c[i]);
+    return p * bits_to_double(uint64_t(int64_t(k) + 1023) << 52);
+}
+
+// tanh: Cephes tanh (rational, |x| < 0.625), 1 - 2 / (e^2|x| + 1) beyond.
+inline double tanh_d(double x) {
+    const double a = x < 0 ? -x : x;
+    if (a > 0.625) {
+        const double s = exp_d(2.0 * a);
+        const double z = 1.0 - 2.0 / (s + 1.0);
+        return x < 0 ? -z : z;
+    }
+    if (a == 0.0) return x;
+    const double z = x * x;
+    const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
+    const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
+    return x + x * (z * p / q);
+}
+
+// natural logarithm (the cross-entropy loss's value): x = 2^e m, m in [sqrt(1/2), sqrt(2)),
+// log m = 2 atanh(f), f = (m - 1) / (m + 1), by its series to f^25.
+inline double log_d(double x) {
+    if (x != x || x < 0.0) return std::numeric_limits<double>::quiet_NaN();
+    if (x == 0.0) return -std::numeric_limits<double>::infinity();
+    if (x == std::numeric_limits<double>::infinity()) return x;
+    int64_t e = 0;
+    if (x < 2.2250738585072014e-308) { x *= 18014398509481984.0; e = -54; }   // subnormal: scale by 2^54
+    uint64_t b = double_to_bits(x);
+    e += int64_t(b >> 52) - 1023;
+    double m = bits_to_double((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);   // [1, 2)
+    if (m > 1.4142135623730951) { m *= 0.5; e += 1; }
+    const double f = (m - 1.0) / (m + 1.0), s = f * f;
+    double p = 1.0 / 25.0;
+    for (int k = 23; k >= 1; k -= 2) p = __builtin_fma(p, s, 1.0 / k);
+    const double ed = double(e);
+    return __builtin_fma(ed, 6.93147180369123816490e-01, __builtin_fma(2.0 * f, p, ed * 1.90821492927058770002e-10));
+}
+inline float log_of(float x) { return float(log_d(double(x))); }
+inline double log_of(double x) { return log_d(x); }
+
 inline V<double> activate(V<double> z, int kind) {
+    double v[L<double>];
+    std::memcpy(v, &z, sizeof v);
     if (kind == SIGMOID) {
         for (int64_t l = 0; l < L<double>; ++l) {
-            double t = std::exp(-std::fabs(z[l]));
-            double s = 1.0 / (1.0 + t);
-            z[l] = z[l] >= 0.0 ? s : t * s;
+            const double t = exp_d(v[l] < 0 ? v[l] : -v[l]);   // e^-|z|
+            const double s = 1.0 / (1.0 + t);
+            v[l] = v[l] >= 0.0 ? s : t * s;
         }
     } else if (kind == TANH) {
-        for (int64_t l = 0; l < L<double>; ++l) z[l] = std::tanh(z[l]);
+        for (int64_t l = 0; l < L<double>; ++l) v[l] = tanh_d(v[l]);
     }
+    std::memcpy(&z, v, sizeof v);
     return z;
 }
 
@@ -172,9 +276,9 @@ inline void tile(const T* __restrict__ a, int64_t n_in, int64_t np, const T* __r
         for (int r = 0; r < R; ++r) x[r] = load(a + i * np + r0 + r * L<T>);
 #pragma GCC unroll 8
         for (int u = 0; u < U; ++u) {
-            V<T> c = splat<T>(w[i * si + (j0 + u) * sj]);
+            const V<T> c = splat<T>(w[i * si + (j0 + u) * sj]);
 #pragma GCC unroll 4
-            for (int r = 0; r < R; ++r) acc[u][r] += c * x[r];
+            for (int r = 0; r < R; ++r) acc[u][r] = fma(c, x[r], acc[u][r]);
         }
     }
 #pragma GCC unroll 8
@@ -207,32 +311,62 @@ void layer(const T* a, int64_t n_in, int64_t np, const T* w, int64_t si, int64_t
     if (j < n_units) unit_block<T, 1>(a, n_in, np, w, si, sj, b, z, j, kind, deriv);
 }
 
-// Lane-wise sums of N vectors at once: pairs of vectors are folded into one by adding their
-// even and odd lanes, each level one level of the pairwise tree over every vector's lanes. Fewer
-// than L vectors go on folding with themselves until each total is whole, so every total is the
-// same pairwise tree whatever N is (tile shapes cannot change a sum).
-template <class T> inline V<T> fold(V<T> a, V<T> b) {
-    typedef typename Lanes<T>::I Mask;
-    Mask even, odd;
-    for (int64_t l = 0; l < L<T>; ++l) { even[l] = 2 * l; odd[l] = 2 * l + 1; }
-    return __builtin_shuffle(a, b, even) + __builtin_shuffle(a, b, odd);
+// Lane sums: every total is the same pairwise tree on every target. A virtual vector's halves are
+// added first (lanes l and l + L/2); then pairs of half vectors are folded into one, each fold one
+// level of the tree over both sources' lanes, (l, l + g/2) within groups of g partial sums, until
+// each source's total is whole. Fewer sources than lanes go on folding with themselves, which
+// repeats the same additions, so how many sums are taken at once (tile shapes) cannot change one.
+template <class T> inline H<T> halves_sum(V<T> v) {
+#if MTL_PARTS == 2
+    return v.p[0] + v.p[1];
+#else
+    H<T> lo, hi;
+    std::memcpy(&lo, &v, 32);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + 32, 32);
+    return lo + hi;
+#endif
 }
 
-// out[v] = sum of v[v]'s lanes, for N vectors (N a power of two).
-template <class T, int N> inline void sums(V<T>* v, T* out) {
-    int n = N;
-    int64_t group = L<T>;                         // lanes per source vector
-#pragma GCC unroll 8
-    while (n > 1 && group > 1) {
+// One level on two half vectors whose lanes hold groups of G partial sums; the masks are those of
+// vperm2f128 / vshufps / vunpck{l,h}pd, and the same wherever they compile to something else.
+template <class T, int G> inline H<T> fold(H<T> a, H<T> b);
+typedef int32_t M8 __attribute__((vector_size(32)));
+typedef int64_t M4 __attribute__((vector_size(32)));
+template <> inline H<float> fold<float, 8>(H<float> a, H<float> b) {
+    return __builtin_shuffle(a, b, M8{0, 1, 2, 3, 8, 9, 10, 11}) + __builtin_shuffle(a, b, M8{4, 5, 6, 7, 12, 13, 14, 15});
+}
+template <> inline H<float> fold<float, 4>(H<float> a, H<float> b) {
+    return __builtin_shuffle(a, b, M8{0, 1, 8, 9, 4, 5, 12, 13}) + __builtin_shuffle(a, b, M8{2, 3, 10, 11, 6, 7, 14, 15});
+}
+template <> inline H<float> fold<float, 2>(H<float> a, H<float> b) {
+    return __builtin_shuffle(a, b, M8{0, 2, 8, 10, 4, 6, 12, 14}) + __builtin_shuffle(a, b, M8{1, 3, 9, 11, 5, 7, 13, 15});
+}
+template <> inline H<double> fold<double, 4>(H<double> a, H<double> b) {
+    return __builtin_shuffle(a, b, M4{0, 1, 4, 5}) + __builtin_shuffle(a, b, M4{2, 3, 6, 7});
+}
+template <> inline H<double> fold<double, 2>(H<double> a, H<double> b) {
+    return __builtin_shuffle(a, b, M4{0, 4, 2, 6}) + __builtin_shuffle(a, b, M4{1, 5, 3, 7});
+}
+
+template <class T, int G, int n> inline void fold_levels(H<T>* h) {
+    if constexpr (G > 1) {
+        constexpr int m = n > 1 ? n / 2 : 1;
 #pragma GCC unroll 16
-        for (int p = 0; p < n / 2; ++p) v[p] = fold<T>(v[2 * p], v[2 * p + 1]);
-        n /= 2;
-        group /= 2;
+        for (int p = 0; p < m; ++p) h[p] = fold<T, G>(h[2 * p], h[n > 1 ? 2 * p + 1 : 2 * p]);
+        fold_levels<T, G / 2, m>(h);
     }
-#pragma GCC unroll 8
-    for (; group > 1; group /= 2) v[0] = fold<T>(v[0], v[0]);   // n is 1 here
-    for (int q = 0; q < n; ++q)
-        for (int64_t s = 0; s < L<T> && q * L<T> + s < N; ++s) out[q * L<T> + s] = v[q][s];
+}
+
+// out[s] = the sum of v[s]'s lanes, for N vectors (N a power of two). After the folds, source s's
+// total sits in half vector s / HL, lane (s % 2) * HL / 2 + (s % HL) / 2.
+template <class T, int N> inline void sums(V<T>* v, T* out) {
+    constexpr int M = HL<T>;
+    H<T> h[N];
+#pragma GCC unroll 16
+    for (int s = 0; s < N; ++s) h[s] = halves_sum<T>(v[s]);
+    fold_levels<T, M, N>(h);
+#pragma GCC unroll 16
+    for (int s = 0; s < N; ++s) out[s] = h[s / M][(s % 2) * (M / 2) + (s % M) / 2];
 }
 
 // g[i * ld + j] = sum_r a[i, r] * d[j, r], I x J accumulators of whole row vectors (I * J a power of two).
@@ -251,7 +385,7 @@ inline void grad_tile(const T* __restrict__ a, const T* __restrict__ d, int64_t 
 #pragma GCC unroll 8
         for (int i = 0; i < I; ++i)
 #pragma GCC unroll 4
-            for (int j = 0; j < J; ++j) acc[i * J + j] += x[i] * y[j];
+            for (int j = 0; j < J; ++j) acc[i * J + j] = fma(x[i], y[j], acc[i * J + j]);
     }
     T s[I * J];
     sums<T, I * J>(acc, s);
@@ -288,12 +422,12 @@ void row_sums(const T* __restrict__ d, int64_t n_d, int64_t np, T* __restrict__ 
         V<T> s[4];
         for (int q = 0; q < 4; ++q) s[q] = splat<T>(T(0));
         for (int64_t r = 0; r < np; r += L<T>)
-            for (int q = 0; q < 4; ++q) s[q] += load(d + (j + q) * np + r);
+            for (int q = 0; q < 4; ++q) s[q] = s[q] + load(d + (j + q) * np + r);
         sums<T, 4>(s, g + j);
     }
     for (; j < n_d; ++j) {
         V<T> s[1] = {splat<T>(T(0))};
-        for (int64_t r = 0; r < np; r += L<T>) s[0] += load(d + j * np + r);
+        for (int64_t r = 0; r < np; r += L<T>) s[0] = s[0] + load(d + j * np + r);
         sums<T, 1>(s, g + j);
     }
 }
@@ -315,12 +449,13 @@ T output_delta(T* __restrict__ out, const T* __restrict__ y, const T* __restrict
             } else {
                 const T tiny = std::numeric_limits<T>::min();
                 for (int64_t r = 0; r < n; ++r)
-                    s += wk[r] * (yk[r] * std::log(o[r] + tiny) + (T(1) - yk[r]) * std::log(T(1) - o[r] + tiny));
+                    s += wk[r] * (yk[r] * log_of(o[r] + tiny) + (T(1) - yk[r]) * log_of(T(1) - o[r] + tiny));
                 value -= s;
             }
         }
         for (int64_t r = 0; r < np; r += L<T>) {
-            V<T> ov = load(o + r), e = (ov - load(yk + r)) * load(wk + r);
+            const V<T> ov = load(o + r);
+            V<T> e = (ov - load<T>(yk + r)) * load<T>(wk + r);
             if (loss_kind == 0 && out_kind == SIGMOID) e = e * (T(1) - ov) * ov;
             store(o + r, e);
         }
@@ -372,6 +507,7 @@ struct Args {
     int64_t nh, nhp, batched_hx, batched_hy, batched_hm;  // halt rows (0: none), padded rows, 1: one per member
     int64_t nt, ntp, batched_tx, batched_ty, batched_tm;  // the same for the test rows
     int64_t epochs, eval_every, act, out_kind, loss_kind, metric, patience, curves, n_curve;
+    int64_t flush;                                       // 1: flush-to-zero and denormals-are-zero
     double momentum, min_delta;
     void *xt, *yt, *wt, *hx, *hy, *hm, *tx, *ty, *tm;
     void *w1s, *b1s, *w2s, *b2s, *step1, *step2, *decay, *trained;
@@ -499,7 +635,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
             sgd<T>(w2.data(), g_w2.data(), v_w2.data(), H * K, s2, mom, lam, true);
             sgd<T>(b2.data(), g_b2.data(), v_b2.data(), K, s2, mom, lam, false);
             if (!evaluating) continue;
-            if (!std::isfinite(value) && !A.diverged[m]) {
+            if (!(value - value == T(0)) && !A.diverged[m]) {
                 A.diverged[m] = true;
                 A.diverged_epoch[m] = epoch;
             }
@@ -558,12 +694,68 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
     }
 }
 
+// The floating-point environment of a call, on the calling thread: round to nearest, every exception
+// masked, and flush-to-zero + denormals-are-zero if asked; the caller's is restored on return.
+class FpEnv {
+#if defined(__SSE__)
+    unsigned saved_;
+public:
+    explicit FpEnv(int64_t flush) : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80u | (flush ? 0x8040u : 0u)); }
+    ~FpEnv() { _mm_setcsr(saved_); }
+#else
+public:
+    explicit FpEnv(int64_t) {}
+#endif
+};
+
 extern "C" {
 // The kernel's activation, in place over n values (n a multiple of the lanes), for tests.
-void mtl_activate_f32(float* z, int64_t n, int64_t kind) {
+void mtl_activate_f32(float* z, int64_t n, int64_t kind, int64_t flush) {
+    FpEnv env(flush);
     for (int64_t r = 0; r < n; r += L<float>) store(z + r, activate(load(z + r), int(kind)));
 }
+void mtl_activate_f64(double* z, int64_t n, int64_t kind, int64_t flush) {
+    FpEnv env(flush);
+    for (int64_t r = 0; r < n; r += L<double>) store(z + r, activate(load(z + r), int(kind)));
+}
+// The lane sums of n_vectors (1, 2, 4, 8 or 16) whole vectors at v, into out, for tests.
+void mtl_lane_sums_f32(const float* v, int64_t n_vectors, float* out) {
+    V<float> w[16];
+    for (int64_t i = 0; i < n_vectors; ++i) w[i] = load(v + i * L<float>);
+    switch (n_vectors) {
+        case 1: sums<float, 1>(w, out); break;
+        case 2: sums<float, 2>(w, out); break;
+        case 4: sums<float, 4>(w, out); break;
+        case 8: sums<float, 8>(w, out); break;
+        case 16: sums<float, 16>(w, out); break;
+    }
+}
+void mtl_lane_sums_f64(const double* v, int64_t n_vectors, double* out) {
+    V<double> w[16];
+    for (int64_t i = 0; i < n_vectors; ++i) w[i] = load(v + i * L<double>);
+    switch (n_vectors) {
+        case 1: sums<double, 1>(w, out); break;
+        case 2: sums<double, 2>(w, out); break;
+        case 4: sums<double, 4>(w, out); break;
+        case 8: sums<double, 8>(w, out); break;
+        case 16: sums<double, 16>(w, out); break;
+    }
+}
 int64_t mtl_lanes(int64_t double_precision) { return double_precision ? L<double> : L<float>; }
-void mtl_train_f32(const Args* a, const int64_t* members, int64_t n) { train<float>(*a, members, n); }
-void mtl_train_f64(const Args* a, const int64_t* members, int64_t n) { train<double>(*a, members, n); }
+// What this build is: the arithmetic it implements, its target, the key of its source and flags,
+// and the compiler that built it.
+const char* mtl_arithmetic() { return MTL_ARITHMETIC; }
+const char* mtl_target() { return MTL_TARGET; }
+const char* mtl_build_key() { return MTL_BUILD_KEY; }
+const char* mtl_compiler() {
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown";
+#endif
+}
+void mtl_train_f32(const Args* a, const int64_t* members, int64_t n) { FpEnv env(a->flush); train<float>(*a, members, n); }
+void mtl_train_f64(const Args* a, const int64_t* members, int64_t n) { FpEnv env(a->flush); train<double>(*a, members, n); }
 }

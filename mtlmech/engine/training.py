@@ -9,6 +9,7 @@ plain per-seed ``nn.Module`` loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -21,6 +22,25 @@ __all__ = ["ALIGN_ROWS", "BACKENDS", "HALT_METRICS", "Batch", "TrainResult", "Tr
            "member_invariant", "minibatch_order", "resolve_backend", "resolve_member_settings", "train"]
 
 TORCH_TRAINER_VERSION = 2   # bump when this trainer's numbers change (2: feature-major training step)
+
+
+@contextmanager
+def denormals_flushed():
+    """Subnormal results and operands count as zero in the enclosed CPU code on this thread
+    (``torch.set_flush_denormal``; with :func:`member_invariant`'s one intra-op thread that is all of
+    it). Saturated nets produce subnormal deltas, which some CPUs (Intel) compute 50-100x slower;
+    flushing them is part of the fused kernel's declared arithmetic (``mtlmech.engine.fused.FLUSH_DENORMALS``),
+    so the two trainers keep agreeing. Switched off again on exit (mtlmech never leaves it on; torch
+    has no way to read the previous setting)."""
+    from . import fused
+    if not fused.FLUSH_DENORMALS:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +77,7 @@ def resolve_backend(requested: str, net=None, train: TrainSpec | None = None, de
     why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
                                       train.batch_size if train is not None else None, device)
     if why is None:
-        return f"fused-v{fused.KERNEL_VERSION}"
+        return fused.arithmetic_name()
     if requested == "fused":
         raise ValueError(f"--backend fused does not apply here: {why}")
     return torch_trainer
@@ -192,7 +212,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
     def view(name: str, shared: torch.Tensor) -> torch.Tensor:
         return member_data.get(name, shared)
 
-    with torch.no_grad(), member_invariant():
+    with torch.no_grad(), member_invariant(), denormals_flushed():
         for epoch in range(1, ts.epochs + 1):
             p_act = [work[f"p{i}"] for i in range(n_params)]
             n_active = active.numel()

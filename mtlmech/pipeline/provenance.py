@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -77,8 +79,37 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
+def numerics() -> dict[str, Any]:
+    """What the numbers depend on beyond the code and package versions: the CPU model, the fused
+    kernel's declared arithmetic and build (target, compiler and version, flags; docs/reproducibility.md),
+    and the BLAS libraries under torch (the PyTorch trainer's matmuls) and numpy (data generation)."""
+    from ..engine import fused_build
+    out: dict[str, Any] = {"cpu_model": fused_build.cpu_model()}
+    try:
+        from ..engine import fused
+        out["fused_kernel"] = fused.arithmetic()
+    except Exception as e:  # noqa: BLE001  (provenance must not fail a run)
+        out["fused_kernel"] = {"unavailable": f"{type(e).__name__}: {e}"}
+    try:
+        import torch
+        keep = ("Math Kernel Library", "MKL-DNN", "oneDNN", "OpenBLAS", "CPU capability")
+        lines = [ln.strip(" -") for ln in torch.__config__.show().splitlines() if any(k in ln for k in keep)]
+        blas = re.findall(r"\b(?:BLAS_INFO|LAPACK_INFO)=\w+", torch.__config__.show())
+        out["torch_blas"] = "; ".join(lines + blas)
+    except Exception as e:  # noqa: BLE001
+        out["torch_blas"] = f"unknown ({type(e).__name__})"
+    try:
+        import numpy as np
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        out["numpy_blas"] = " ".join(str(info.get(k, "")) for k in ("name", "version", "openblas configuration")).strip()
+    except Exception as e:  # noqa: BLE001  (numpy < 1.26 has no mode="dicts")
+        out["numpy_blas"] = f"unknown ({type(e).__name__})"
+    return out
+
+
 def provenance(*, config: dict, device: str, seeds: list[int], wall_seconds: float, **extra: Any) -> dict:
     versions_ = versions()
     return {**git_state(), "torch": versions_["torch"], "versions": versions_, "device": device,
-            "device_name": device_name(device), "seeds": seeds, "wall_seconds": round(wall_seconds, 2),
+            "device_name": device_name(device), **numerics(), "seeds": seeds, "wall_seconds": round(wall_seconds, 2),
             "config": config, **extra}
