@@ -13,6 +13,7 @@ import torch
 from .nets import NetSpec, as_batched, predict
 
 HALT_METRICS = ("mse", "error")
+STOPPING_RULES = ("all_tasks", "per_task")
 ALIGN_ROWS = 32
 
 
@@ -83,6 +84,10 @@ class TrainSpec:
     patience: int | None = None
     min_delta: float = 0.0
     lr_grid: tuple[float, ...] = (1.0,)   # multipliers of lr tried per condition (chosen on the halt set)
+    # all_tasks (version 2): a net stops when all its trained tasks are stale at once, and each task's
+    # snapshot follows its halt error until then; per_task (symmetric): each task's snapshot freezes
+    # when that task's own patience runs out, and the net stops when every trained task is frozen
+    stopping: str = "all_tasks"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.eval_every < 1:
@@ -99,6 +104,8 @@ class TrainSpec:
             raise ValueError("patience must be ≥ 1 evaluations (or None: run to the epoch cap)")
         if not 0 <= self.min_delta < float("inf"):
             raise ValueError("min_delta must be finite and ≥ 0")
+        if self.stopping not in STOPPING_RULES:
+            raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {self.stopping!r}")
         if not self.lr_grid or any(not 0 < m < float("inf") for m in self.lr_grid) \
                 or len(set(self.lr_grid)) != len(self.lr_grid):
             raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {self.lr_grid}")
@@ -131,6 +138,7 @@ class TrainResult:
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
     backend: str = "torch"                         # which trainer ran: "fused" or "torch"
+    frozen_epoch: torch.Tensor | None = None       # (B, K) stopping="per_task": epoch each task froze (0: never)
 
     def take(self, index: Sequence[int]) -> TrainResult:
         """The result restricted to members ``index`` (in that order)."""
