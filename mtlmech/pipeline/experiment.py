@@ -193,7 +193,7 @@ def eval_every_of(cfg: Any) -> int | None:
     return getattr(getattr(cfg, "train", None), "eval_every", None)
 
 
-REPLICATE_STREAM = "replicate"
+REPLICATE_STREAM = cli.REPLICATE_STREAM
 COMMITTED_STREAMS = ("confirm", REPLICATE_STREAM)
 
 
