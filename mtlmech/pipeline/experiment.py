@@ -222,7 +222,7 @@ def merge_replication(claims: list[ClaimResult], replicate: list[ClaimResult]) -
 
 def registry_entry(experiment: Experiment, cfg: Any, seeds: Any) -> dict[str, str]:
     """What a committed stream's results were made with, as two hashes: ``construction`` (version,
-    the config as cache keys record it, the seeds) and ``thresholds`` (the pre-registered claim
+    the config as cache keys record it, the seeds: their number, or the list given by --seed-ids) and ``thresholds`` (the pre-registered claim
     thresholds — ``registration`` — the fit guard, α and the cap limit)."""
     def digest(obj: Any) -> str:
         return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
@@ -238,7 +238,7 @@ def full_profile_entries(experiment: Experiment) -> dict[str, dict[str, str]]:
     profile = dict(experiment.profiles["full"])
     seeds = profile.pop("seeds")
     cfg = cli.build_config(experiment.config_cls, profile, {})
-    entry = registry_entry(experiment, cfg, list(range(seeds)))
+    entry = registry_entry(experiment, cfg, seeds)
     return {"confirm": entry, **({REPLICATE_STREAM: entry} if experiment.replicate else {})}
 
 
@@ -372,7 +372,7 @@ class Experiment:
             return {}
         path = self.registry_path()
         registry = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        current = registry_entry(self, cfg, opts.seed_list)
+        current = registry_entry(self, cfg, opts.seeds if opts.seed_ids is None else list(opts.seed_ids))
         new = {}
         for stream in streams:
             old = registry.get(str(self.version), {}).get(stream)
@@ -431,9 +431,9 @@ class Experiment:
         units = [] if opts.replot else self._units(cfg, opts)
         if not opts.replot and REPLICATE_STREAM in self._registered_streams(opts) and opts.stream == "confirm":
             units += self.make_units(cfg, dataclasses.replace(opts.context, stream=REPLICATE_STREAM))
-        self._new_registry = self.check_registry(cfg, opts, thresholds_only=opts.replot)
         if not opts.replot:
             check_run_size(n_seeds, len(units), "--seeds" if opts.seed_ids is None else "--seed-ids")
+        self._new_registry = self.check_registry(cfg, opts, thresholds_only=opts.replot)
         check_out(outdir, need_bytes=0 if opts.replot else float(n_seeds) * len(units) * DISK_BYTES)
         return cfg, opts, outdir, units
 

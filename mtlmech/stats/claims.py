@@ -271,10 +271,11 @@ def judge(claims: list[ClaimResult], alpha: float = ALPHA, max_cap_fraction: flo
             c.details["ci_holm_level"] = level
             c.details["ci_holm"] = [float(x) for x in c.interval(level)]
         guard = _guard(c, max_cap_fraction, max_fit_fraction)
-        if guard or c.n < MIN_RUNS:
+        few = f"too few runs (n = {c.n}) for a definite verdict" if c.n < MIN_RUNS else ""
+        if guard or few:
             c.details["verdict_before_guards"] = c.verdict
             c.verdict = "inconclusive"
-            c.verdict_reason = guard or f"too few runs (n = {c.n}) for a definite verdict"
+            c.verdict_reason = "; ".join(x for x in (guard, few) if x)
     for c in composites:
         parts = [by_id[p] for p in c.parts]
         c.verdict = combine_verdicts([p.verdict for p in parts])
