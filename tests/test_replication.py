@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 import parity_tasks  # noqa: E402
+
 import run_all  # noqa: E402
 
 TINY_FULL = ["--profile", "full", "--n-train", "16", "32", "--primary-n", "16", "--train.epochs", "40", "--n-test", "50",

@@ -1,7 +1,6 @@
 """Verdicts a sceptic cannot break (issue 25): an order-independent judge, premises, SESOI, Holm on
 bands, the fit guard, derived test text, the tally and the power function."""
 
-import itertools
 import random
 import re
 from pathlib import Path

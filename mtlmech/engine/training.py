@@ -13,7 +13,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .common import ALIGN_ROWS, HALT_METRICS, STOPPING_RULES, Batch, TrainResult, TrainSpec, evaluate, loss_weights, member_invariant
+from .common import (
+    ALIGN_ROWS,
+    HALT_METRICS,
+    STOPPING_RULES,
+    Batch,
+    TrainResult,
+    TrainSpec,
+    evaluate,
+    loss_weights,
+    member_invariant,
+)
 from .nets import NetSpec, Workspace, loss_and_grads
 from .seeding import int_key
 
