@@ -266,6 +266,7 @@ def judge(claims: list[ClaimResult], alpha: float = ALPHA, max_cap_fraction: flo
         c.verdict, c.verdict_reason = _judge_one(c, adj, alpha), ""
         # predicted replication of the rule's verdict (the guards below are not part of the model)
         c.p_same_verdict = claim_p_same_verdict(c, alpha=alpha, family_size=family_size[holm_family(c)])
+        c.details["p_same_verdict_of"] = c.verdict   # the rule's verdict: a guard below may still override it
         if c.interval is not None and c.p_value is not None:   # the CI the Holm-corrected verdict reads
             level = 1 - alpha * c.p_value / c.details["p_holm"] if c.details.get("p_holm") else 1 - alpha
             c.details["ci_holm_level"] = level
