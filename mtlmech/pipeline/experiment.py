@@ -614,6 +614,7 @@ class Experiment:
             print(f"  {c.id:5s} {c.verdict + (' (' + c.verdict_reason + ')' if c.verdict_reason else ''):15s} effect {c.effect:+.4g} CI [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}]"
                   f" p={c.p_value if c.p_value is None else f'{c.p_value:.3g}'} n={c.n}"
                   + (f" | replication: {c.replication['verdict']}" + (" (FRAGILE)" if c.fragile else "") if c.replication else "")
-                  + (f" | P(same verdict) {c.p_same_verdict:.2f}" if c.p_same_verdict is not None else ""))
+                  + (f" | P(same verdict: {c.details.get('p_same_verdict_of', c.verdict)}) {c.p_same_verdict:.2f}"
+                     if c.p_same_verdict is not None else ""))
         print(f"  wrote {outdir}")
         return 0
