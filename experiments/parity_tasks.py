@@ -140,7 +140,14 @@ PILOT_V2 = [
      "MTL cap fraction n=128 / 192": "0.06 / 0.06", "STL top-edge share n=128": 0.125,
      "Task1 error n=128 STL→MTL (tuned)": "0.221→0.103", "untuned": "0.258→0.188"},
 ]
-SUPERSEDED = {}  # claim ID -> why its v1 verdict changed (filled when the v2 results are in)
+# claim ID -> why its v1 verdict changed (from the version-3 check run: full profile, both samples)
+SUPERSEDED = {
+    "DA4": "v3's fit guard: at n = 128, 30 % (replication sample 33 %) of STL nets stopped by patience on a plateau "
+           "with Task1 training error > 0.05; the test alone (−0.071, p 6e-21) would replicate in both samples, but "
+           "it compares MTL with STL nets that did not fit",
+    "DA4u": "as DA4: 55 % of MTL-untuned and 85 % of STL-untuned nets did not fit; symmetric stopping also shrank the "
+            "untuned effect from v2's −0.071 to −0.050",
+}
 
 
 def problem(cfg: Config):
