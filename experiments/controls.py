@@ -469,7 +469,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
             equivalence_claim(runs, part, shuffled, "STL", margin[x], id=f"CT11{x}", figure="shuffle_test.png",
                               statement=f"shuffle test on {part} ({label}): shuffled MTL is at STL level "
                                         f"(within ±{margin[x]:g} test error)",
-                              test=f"TOST (two one-sided Wilcoxon signed-rank), paired {shuffled} − STL within "
+                              test=f"{paired_tost.description}, paired {shuffled} − STL within "
                                    f"±{margin[x]:g} (25 % of the pilot MTL−STL benefit); 95 % paired-bootstrap CI",
                               **info),
             directional(vs, id=f"CT12{x}", statement=f"shuffle test on {part} ({label}): shuffling the extra tasks' "
@@ -496,7 +496,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
             runs, part, "STL+NOISE", "STL", margin[x], id=cid, figure="noise_output.png",
             statement=f"at the standard size a pure-noise extra output neither helps nor hurts on {part} "
                       f"(within ±{margin[x]:g} test error)",
-            test=f"TOST, paired (STL+NOISE) − STL within ±{margin[x]:g} (CT11{x}'s margin); 95 % paired-bootstrap CI"))
+            test=f"{paired_tost.description}, paired (STL+NOISE) − STL within ±{margin[x]:g} (CT11{x}'s margin); 95 % paired-bootstrap CI"))
     if "over" in present:
         ct4["CT4d"] = compare(runs, "over", "STL+NOISE", "STL")
         claims.append(directional(ct4["CT4d"], id="CT4d", statement="a pure-noise extra output regularises an "

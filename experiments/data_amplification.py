@@ -53,7 +53,7 @@ and DA5u form the family "controls"):
   B = (MTL-same-noise − MTL) T test error per seed, n = 100; C > 0 by a one-sided Welch t-test
   (levels are independent samples); 95 % t-interval. (At noise 0 the two conditions are the same
   net, so B = 0 there exactly; the contrast tests that independent noise creates a benefit.)
-- DA1c: equivalence (TOST, paired Wilcoxon) of MTL − MTL-same-noise at n = 1600, noise 0.2,
+- DA1c: equivalence (TOST, two one-sided paired t-tests on the mean) of MTL − MTL-same-noise at n = 1600, noise 0.2,
   within the margin ±0.01 test error. Reported beside it: the benefit at every n (against both
   MTL-same-noise and STL) and the STL training-set size whose mean error matches MTL's at each n
   (log-linear interpolation over the STL curve, seed bootstrap).
@@ -333,7 +333,7 @@ def analyse(runs, extras, cfg: Config, outdir: Path) -> Findings:
                         "note": "NaN: MTL's mean error lies outside the STL curve over the sizes run"})
     claims.append(ClaimResult(
         id="DA1c", statement="statistical amplification: the benefit vanishes as the training set grows",
-        source="C97 §3.2.1", test=f"TOST (paired Wilcoxon) that MTL − MTL-same-noise T test error at n={big}, noise "
+        source="C97 §3.2.1", test=f"{paired_tost.description}: MTL − MTL-same-noise T test error at n={big}, noise "
                                   f"{p_noise} lies within ±{cfg.da1c_margin}; effect with 95% paired bootstrap CI",
         effect=float(row["diff"]), ci=(float(row["ci_low"]), float(row["ci_high"])), p_value=tost_p, n=int(row["n"]),
         rule="equivalence", margin=(-cfg.da1c_margin, cfg.da1c_margin), figure=fig_path,

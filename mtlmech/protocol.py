@@ -267,7 +267,8 @@ def saturated(result: TrainResult, data: Batch, stopping: str = "per_task") -> t
 
 def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dict[int, dict]:
     """Per-seed records: one row per (condition, reported task) with test and training metrics at
-    the snapshot, the snapshot's epoch, when and why training stopped, the diverged and saturated
+    the snapshot, the snapshot's epoch, when and why training stopped (with symmetric stopping,
+    ``TrainSpec.stopping="per_task"``, also ``task_stop_epoch``: when this task froze), the diverged and saturated
     flags (:func:`saturated`) and the chosen learning rate. ``labels`` are added to every row."""
     r, problem = trained.result, trained.problem
     device, dtype = r.final[0].device, r.final[0].dtype
@@ -288,6 +289,9 @@ def score_rows(trained: Trained, *, stopping: str = "per_task", **labels) -> dic
                          "best_epoch": int(epochs[i, k]), "diverged": bool(r.diverged[i]),
                          "saturated": bool(dead[i, k]),
                          "stopping": stopping, "stop_epoch": int(r.stop_epoch[i]), "stopped_by": r.stopped_by[i],
+                         # symmetric stopping: the epoch this task froze (its own stop; 0 never froze: the net's)
+                         **({"task_stop_epoch": int(r.frozen_epoch[i, k]) or int(r.stop_epoch[i])}
+                            if r.frozen_epoch is not None else {}),
                          **(trained.choices[i] if trained.choices else {})})
     return out
 

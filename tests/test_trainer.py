@@ -300,3 +300,61 @@ def test_every_position_is_invariant_for_unaligned_shapes(threads):
                 assert torch.equal(part.best_halt[j], full.best_halt[i])
     finally:
         torch.set_num_threads(previous)
+
+
+# ---- symmetric stopping (issue 25): stopping="per_task" --------------------------------------
+def _torch_run(members, data, halt, ts, weights, keys, lr):
+    """:func:`_patience_run` on the PyTorch trainer (per-task stopping is not in the fused kernel yet)."""
+    idx = torch.tensor(members)
+    sub = Batch(data.x[idx], data.y[idx], data.mask[idx])
+    sub_halt = Batch(halt.x[idx], halt.y[idx], halt.mask[idx])
+    return train(SPEC, init_params(SPEC, [keys[i] for i in members]), sub, train_spec=ts, task_weights=weights[idx],
+                 halt=sub_halt, lr=lr[idx], backend="torch")
+
+
+def test_per_task_stopping_freezes_each_task_where_its_own_patience_ran_out():
+    """An MTL task's snapshot under per-task stopping equals the one of the same net stopped on that
+    task's halt error alone (a run cut at the epoch the task froze); the net stops when the last
+    task froze, no later than under the v2 rule; an STL net is not changed by the option."""
+    from dataclasses import replace
+    n = 6
+    data, halt = make_data(n), _halt_split(n)
+    keys = [("sym", s) for s in range(n)]
+    weights = torch.ones(n, 4)
+    weights[:2, 1:] = 0                                      # members 0, 1: STL; 2..5: MTL on four tasks
+    lr = torch.tensor([0.8, 0.3, 0.8, 0.3, 1.2, 0.5])
+    v2 = TrainSpec(epochs=900, lr=0.5, patience=4, eval_every=3, min_delta=1e-4)
+    sym = replace(v2, stopping="per_task")
+    old = _torch_run(list(range(n)), data, halt, v2, weights, keys, lr)
+    new = _torch_run(list(range(n)), data, halt, sym, weights, keys, lr)
+    assert old.frozen_epoch is None and new.frozen_epoch is not None
+    for m in (0, 1):                                         # STL: one task, the same rule
+        assert torch.equal(old.stop_epoch[m], new.stop_epoch[m])
+        for a, b in zip(old.task_snapshots, new.task_snapshots):
+            assert torch.equal(a[m], b[m])
+    spread = 0
+    for m in range(2, n):
+        frozen = new.frozen_epoch[m]
+        assert (frozen > 0).all() and new.stop_epoch[m] == frozen.max() and new.stop_epoch[m] <= old.stop_epoch[m]
+        spread += int(frozen.max() > frozen.min())
+        for k in range(4):
+            cut = _torch_run([m], data, halt, TrainSpec(epochs=int(frozen[k]), lr=0.5, eval_every=3), weights, keys, lr)
+            for a, b in zip(cut.task_snapshots, new.task_snapshots):
+                assert torch.equal(a[0, k], b[m, k]), f"member {m}, task {k}"
+            assert cut.best_epoch[0, k] == new.best_epoch[m, k]
+    assert spread >= 2, "the test needs MTL nets whose tasks freeze at different epochs"
+
+
+def test_per_task_stopping_falls_back_to_the_pytorch_trainer_visibly():
+    from mtlmech.engine import fused
+    from mtlmech.engine.nets import NetConfig
+    from mtlmech.engine.training import resolve_backend
+    ts = TrainSpec(epochs=10, patience=2, stopping="per_task")
+    data = make_data(2)
+    params = init_params(SPEC, [("fb", 0), ("fb", 1)])
+    assert "per_task" in fused.unsupported(SPEC, params, data, ts, torch.ones(2, 4), data)
+    assert resolve_backend("auto", NetConfig(hidden=(16,)), ts).startswith("torch")
+    with pytest.raises(ValueError, match="stopping"):
+        resolve_backend("fused", NetConfig(hidden=(16,)), ts)
+    with pytest.raises(ValueError, match="stopping"):
+        TrainSpec(stopping="sometimes")

@@ -13,6 +13,7 @@ import torch
 from .nets import NetSpec, as_batched, predict
 
 HALT_METRICS = ("mse", "error")
+STOPPING_RULES = ("all_tasks", "per_task")
 ALIGN_ROWS = 32
 
 
@@ -100,6 +101,10 @@ class TrainSpec:
     min_delta: float = field(default=0.0, metadata={"help": "improvement smaller than this does not count"})
     lr_grid: tuple[float, ...] = field(default=(1.0,), metadata={
         "help": "multipliers of lr tried per condition, chosen per seed on the halt set"})
+    stopping: str = field(default="all_tasks", metadata={
+        "help": "all_tasks (v2): a net stops when all its trained tasks are stale at once; per_task "
+                "(symmetric): each task's snapshot freezes when its own patience runs out, the net stops "
+                "when every trained task is frozen", "choices": STOPPING_RULES})
 
     def __post_init__(self) -> None:
         if not 1 <= self.epochs <= MAX_EPOCHS:
@@ -123,6 +128,8 @@ class TrainSpec:
                              f"got {self.patience}")
         if not (_finite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"min_delta must be a finite number ≥ 0, got {self.min_delta}")
+        if self.stopping not in STOPPING_RULES:
+            raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {self.stopping!r}")
         if not self.lr_grid or any(not (_finite(m) and m > 0) for m in self.lr_grid) \
                 or len(set(self.lr_grid)) != len(self.lr_grid):
             raise ValueError(f"lr_grid needs distinct finite multipliers > 0, got {_show(self.lr_grid)}")
@@ -173,6 +180,7 @@ class TrainResult:
     halt_curve: torch.Tensor | None = None         # (B, E, K) halt metric
     test_curve: torch.Tensor | None = None         # (B, E, K) test metric
     backend: str = "torch"                         # which trainer ran: "fused" or "torch"
+    frozen_epoch: torch.Tensor | None = None       # (B, K) stopping="per_task": epoch each task froze (0: never)
 
     def take(self, index: Sequence[int]) -> TrainResult:
         """The result restricted to members ``index`` (in that order)."""

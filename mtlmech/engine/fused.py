@@ -151,6 +151,8 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
     why = structure_unsupported(len(spec.hidden), ts.batch_size)
     if why is not None:
         return why
+    if getattr(ts, "stopping", "all_tasks") != "all_tasks":
+        return f"stopping={ts.stopping!r} (the kernel stops on all tasks only; not ported yet)"
     if ts.loss not in LOSS_CODES or (ts.loss == "ce" and spec.output != "sigmoid"):
         return f"loss {ts.loss!r} with {spec.output} outputs"
     if len(params) != 4:

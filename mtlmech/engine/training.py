@@ -14,11 +14,21 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from .common import ALIGN_ROWS, HALT_METRICS, Batch, TrainResult, TrainSpec, evaluate, loss_weights, member_invariant
+from .common import (
+    ALIGN_ROWS,
+    HALT_METRICS,
+    STOPPING_RULES,
+    Batch,
+    TrainResult,
+    TrainSpec,
+    evaluate,
+    loss_weights,
+    member_invariant,
+)
 from .nets import NetSpec, Workspace, loss_and_grads
 from .seeding import int_key
 
-__all__ = ["ALIGN_ROWS", "BACKENDS", "HALT_METRICS", "Batch", "TrainResult", "TrainSpec", "evaluate", "loss_weights",
+__all__ = ["ALIGN_ROWS", "BACKENDS", "HALT_METRICS", "STOPPING_RULES", "Batch", "TrainResult", "TrainSpec", "evaluate", "loss_weights",
            "member_invariant", "minibatch_order", "resolve_backend", "resolve_member_settings", "train"]
 
 TORCH_TRAINER_VERSION = 2   # bump when this trainer's numbers change (2: feature-major training step)
@@ -72,6 +82,11 @@ def resolve_backend(requested: str, net=None, train: TrainSpec | None = None, de
         raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
     torch_trainer = f"torch-v{TORCH_TRAINER_VERSION}"
     if requested == "torch":
+        return torch_trainer
+    if train is not None and train.stopping != "all_tasks":   # the fused kernel has the v2 rule only
+        if requested == "fused":
+            raise ValueError(f"--backend fused does not apply here: stopping={train.stopping!r} "
+                             f"(the fused kernel stops on all tasks only)")
         return torch_trainer
     from . import fused
     why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
@@ -194,7 +209,10 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
         diverged_epoch=torch.zeros(n_members, dtype=torch.long, device=device),
         stop_epoch=torch.full((n_members,), ts.epochs, dtype=torch.long, device=device),
         stop_code=torch.full((n_members,), STOP_REASONS.index("cap"), dtype=torch.long, device=device),
+        frozen=torch.zeros((n_members, n_tasks), dtype=torch.bool, device=device),
+        frozen_epoch=torch.zeros((n_members, n_tasks), dtype=torch.long, device=device),
     )
+    per_task = ts.stopping == "per_task" and ts.patience is not None
     member_data = {name: t for name, t in (("x", data.x), ("y", data.y), ("mask", data.mask)) if t.dim() == 3}
     for prefix, batch in (("halt_", halt), ("test_", test)):
         if batch is not None:
@@ -251,7 +269,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
             if halt is not None:
                 halt_b = Batch(view("halt_x", halt.x), view("halt_y", halt.y), view("halt_mask", halt.mask))
                 h = evaluate(spec, p_act, halt_b)[ts.halt_metric]
-                improved = (h < work["best_halt"]) & trained
+                improved = (h < work["best_halt"]) & trained & ~work["frozen"]
                 work["best_halt"] = torch.where(improved, h, work["best_halt"])
                 work["best_epoch"] = torch.where(improved, torch.full_like(work["best_epoch"], epoch), work["best_epoch"])
                 for i, p in enumerate(p_act):
@@ -265,7 +283,7 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                 for i, p in enumerate(p_act):
                     snap = work[f"shared_snap{i}"]
                     snap.copy_(torch.where(better.reshape(-1, *([1] * (p.dim() - 1))), p, snap))
-                gained = (h < work["ref"] - ts.min_delta) & trained
+                gained = (h < work["ref"] - ts.min_delta) & trained & ~work["frozen"]
                 work["ref"] = torch.where(gained, h, work["ref"])
                 work["last_improved"] = torch.where(gained, torch.full_like(work["last_improved"], epoch),
                                                     work["last_improved"])
@@ -280,6 +298,12 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
             if ts.patience is None or epoch == ts.epochs:
                 continue
             stale = ((epoch - work["last_improved"]) >= ts.patience * ts.eval_every) | ~trained
+            if per_task:   # a task freezes when its own patience runs out; the net stops when all are frozen
+                freezing = stale & trained & ~work["frozen"]
+                work["frozen"] |= freezing
+                work["frozen_epoch"] = torch.where(freezing, torch.full_like(work["frozen_epoch"], epoch),
+                                                   work["frozen_epoch"])
+                stale = work["frozen"] | ~trained
             stopping = work["diverged"] | stale.all(dim=1)
             if stopping.any():
                 code = torch.where(work["diverged"], STOP_REASONS.index("diverged"), STOP_REASONS.index("patience"))
@@ -318,7 +342,8 @@ def train(spec: NetSpec, params: list[torch.Tensor], data: Batch, *, train_spec:
                        stop_epoch=done["stop_epoch"],
                        stopped_by=[STOP_REASONS[int(c)] for c in done["stop_code"]],
                        curve_epochs=curve_epochs, train_loss_curve=stack(loss_curve),
-                       halt_curve=stack(halt_curve), test_curve=stack(test_curve))
+                       halt_curve=stack(halt_curve), test_curve=stack(test_curve),
+                       frozen_epoch=done["frozen_epoch"] if ts.stopping == "per_task" else None)
 
 
 def _scatter_full(values: torch.Tensor, active: torch.Tensor, n_members: int) -> torch.Tensor:

@@ -52,7 +52,11 @@ class _Parser(argparse.ArgumentParser):
 Parser = _Parser   # for an experiment's own modes (``--show-run``)
 
 
+# Seed streams: each profile's, pilots' ("pilot") and the replication sample's ("replicate": a v3
+# experiment's full profile runs it beside "confirm"; never a profile's or a pilot's stream).
 STREAMS = {"quick": "quick", "full": "confirm"}   # seed stream of each profile; pilots use "pilot"
+PILOT_STREAM = "pilot"
+REPLICATE_STREAM = "replicate"
 
 
 @dataclass(frozen=True)
@@ -410,7 +414,7 @@ def parse(prog: str, description: str, config_cls: type, profiles: dict[str, dic
     cfg = build_config(config_cls, profile, given)
     dask_spec(ns.dask)
     check_device(ns.device)
-    stream = "pilot" if ns.pilot else STREAMS[ns.profile]
+    stream = PILOT_STREAM if ns.pilot else STREAMS[ns.profile]
     return cfg, RunOptions(profile=ns.profile, seeds=seeds, out=ns.out, device=ns.device, force=ns.force,
                            replot=ns.replot, dask=ns.dask, progress=ns.progress, stream=stream, backend=ns.backend,
                            seed_ids=tuple(ns.seed_ids) if ns.seed_ids is not None else None, given=given)

@@ -9,8 +9,10 @@ and figures always read the saved ``runs.csv``/``extras.json``, never in-memory 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ import pandas as pd
 
 from ..engine.seeding import canonical_json
 from ..engine.training import resolve_backend
-from ..stats import ClaimResult, judge
+from ..stats import ALPHA, MAX_CAP_FRACTION, MAX_FIT_FRACTION, ClaimResult, judge, tally
 from . import cli
 from .checks import DISK_BYTES, check_memory, check_out, check_run_size, dask_spec, dask_timeout
 from .outputs import (
@@ -70,7 +72,7 @@ def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, ex
     :class:`~mtlmech.pipeline.cli.RunContext`) and the fingerprint of each problem it trains on
     (``problem``: a Problem or a list of them), so that changing what a feature computes changes
     the key."""
-    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
+    config = key_config(cfg, exclude)
     key = {"experiment": experiment, "version": version, "config": config, "point": point}
     key.update(device=run.device.split(":")[0], stream=run.stream,
                backend=resolve_backend(run.backend, getattr(cfg, "net", None), getattr(cfg, "train", None), run.device))
@@ -80,15 +82,53 @@ def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, ex
     return key
 
 
+def key_config(cfg: Any, exclude: tuple[str, ...] = ()) -> dict:
+    """The config as a cache key records it: ``dataclasses.asdict`` minus ``exclude``, with
+    ``train.stopping`` left out while it is the version-2 default (``all_tasks``), so that adding
+    the option moved no existing cache key."""
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
+    train = config.get("train")
+    if isinstance(train, dict) and train.get("stopping") == "all_tasks":
+        config["train"] = {k: v for k, v in train.items() if k != "stopping"}
+    return config
+
+
+@dataclass(frozen=True)
+class FitGuard:
+    """The pre-registered fit guard of an experiment: which nets count as *not fitted*.
+
+    A net did not fit when, on the reported rows a claim reads, its hidden layer is saturated
+    (``saturated``: dead units or a constant output), its best halt epoch is among the first
+    ``first_checks`` evaluations (``best_epoch`` ≤ ``first_checks`` × the config's ``eval_every``:
+    it never improved on what it had at the start), or — only where the experiment declares it, on
+    noise-free tasks — its training error at the snapshot exceeds ``max_train_error`` (on the
+    ``tasks`` named, default every task). The default (version-2 experiments) is conservative:
+    saturation and best epoch at the first check only. A claim whose compared conditions have more
+    than ``MAX_FIT_FRACTION`` (5 %) of nets not fitted is inconclusive ("under-trained")."""
+
+    max_train_error: float | None = None
+    tasks: tuple[str, ...] | None = None
+    first_checks: int = 1
+    saturation: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_train_error is not None and not 0 <= self.max_train_error < 1:
+            raise ValueError("max_train_error is an error rate in [0, 1)")
+        if self.first_checks < 0:
+            raise ValueError("first_checks must be ≥ 0")
+
+
 def _member_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per trained net (rows are per reported task; a net's stopping is shared)."""
     keys = [c for c in ("unit", "seed", "condition", "trained_tasks") if c in runs.columns]
     return runs.drop_duplicates(keys) if keys else runs
 
 
-def training_record(runs: pd.DataFrame) -> dict[str, Any]:
+def training_record(runs: pd.DataFrame, fit: FitGuard | None = None, eval_every: int | None = None) -> dict[str, Any]:
     """How a set of runs trained: count, share stopped by the epoch cap (None when the runs predate
-    patience stopping), median stop epoch, chosen learning rates and the share chosen at a grid edge."""
+    patience stopping), share of nets that did not fit (``fit_fraction`` by the :class:`FitGuard`
+    ``fit``, with ``fit_detail`` naming the reasons; the default guard when not given), median stop
+    epoch, chosen learning rates and the share chosen at a grid edge."""
     nets = _member_rows(runs)
     out: dict[str, Any] = {"n": int(len(nets))}
     out["cap_fraction"] = float((nets["stopped_by"] == "cap").mean()) if "stopped_by" in nets and len(nets) else None
@@ -97,8 +137,11 @@ def training_record(runs: pd.DataFrame) -> dict[str, Any]:
         if flag in runs and len(runs):
             flags = runs[flag].astype("boolean").fillna(False).astype(bool)
             out[f"n_{flag}"] = int(flags.groupby([runs[k] for k in keys]).any().sum() if keys else flags.sum())
+    out.update(fit_record(runs, fit or FitGuard(), eval_every, keys))
     if "stop_epoch" in nets and len(nets):
         out["median_stop_epoch"] = float(nets["stop_epoch"].median())
+    if "task_stop_epoch" in runs and len(runs):
+        out["median_task_stop_epoch"] = float(runs["task_stop_epoch"].median())
     if "lr" in nets and len(nets):
         out["lr_chosen"] = {f"{lr:g}": int(k) for lr, k in nets["lr"].round(10).value_counts().sort_index().items()}
         out["lr_edge_fraction"] = (float((nets["lr_edge"].astype("string").fillna("") != "").mean())
@@ -106,9 +149,34 @@ def training_record(runs: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
+def fit_record(runs: pd.DataFrame, fit: FitGuard, eval_every: int | None, keys: list[str]) -> dict[str, Any]:
+    """``fit_fraction`` (share of nets that did not fit by ``fit``) and ``fit_detail``; nothing when
+    the runs record none of the columns the guard reads."""
+    if not len(runs):
+        return {}
+    reasons: dict[str, pd.Series] = {}
+    if fit.saturation and "saturated" in runs:
+        reasons["saturated"] = runs["saturated"].astype("boolean").fillna(False).astype(bool)
+    if fit.first_checks and "best_epoch" in runs:
+        first = fit.first_checks * (eval_every or 1)
+        reasons["best epoch at the first check" if fit.first_checks == 1 else
+                f"best epoch in the first {fit.first_checks} checks"] = runs["best_epoch"] <= first
+    if fit.max_train_error is not None and "train_error" in runs:
+        on = runs["task"].isin(fit.tasks) if fit.tasks is not None and "task" in runs else True
+        reasons[f"train error > {fit.max_train_error:g}"] = (runs["train_error"] > fit.max_train_error) & on
+    if not reasons:
+        return {}
+    groups = [runs[k] for k in keys] if keys else None
+    per_net = {name: (flag.groupby(groups).any() if groups else flag) for name, flag in reasons.items()}
+    unfit = pd.concat(per_net, axis=1).any(axis=1)
+    detail = ", ".join(f"{name}: {int(v.sum())}" for name, v in per_net.items() if v.any())
+    return {"fit_fraction": float(unfit.mean()), "fit_detail": detail}
+
+
+def attach_training(claims: list[ClaimResult], runs: pd.DataFrame, fit: FitGuard | None = None,
+                    eval_every: int | None = None) -> None:
     """Fill each claim's ``training`` with the record of every condition it compares (on the runs
-    its ``where`` selects), which the verdict pass uses for the under-trained guard."""
+    its ``where`` selects), which the verdict pass uses for the under-trained guards (epoch cap, fit)."""
     for c in claims:
         if not c.compared:
             continue
@@ -120,14 +188,92 @@ def attach_training(claims: list[ClaimResult], runs: pd.DataFrame) -> None:
         missing = [name for name in c.compared if not (sel["condition"] == name).any()]
         if missing:
             raise ValueError(f"claim {c.id}: no runs of compared condition(s) {missing} where {c.where}")
-        c.training = {name: training_record(sel[sel["condition"] == name]) for name in c.compared}
+        c.training = {name: training_record(sel[sel["condition"] == name], fit, eval_every) for name in c.compared}
 
 
-def training_table(runs: pd.DataFrame) -> list[dict]:
-    """Per condition: the training record (for REPORT.md's chosen-rate and cap-fraction table)."""
+def training_table(runs: pd.DataFrame, fit: FitGuard | None = None, eval_every: int | None = None) -> list[dict]:
+    """Per condition: the training record (for REPORT.md's chosen-rate, cap- and fit-fraction table)."""
     if "condition" not in runs.columns:
         return []
-    return [{"condition": name, **training_record(g)} for name, g in runs.groupby("condition", sort=True)]
+    return [{"condition": name, **training_record(g, fit, eval_every)} for name, g in runs.groupby("condition", sort=True)]
+
+
+def eval_every_of(cfg: Any) -> int | None:
+    """The evaluation interval of the config's ``train`` (a TrainSpec), for the fit guard's first check."""
+    return getattr(getattr(cfg, "train", None), "eval_every", None)
+
+
+REPLICATE_STREAM = cli.REPLICATE_STREAM
+COMMITTED_STREAMS = ("confirm", REPLICATE_STREAM)
+
+
+def merge_replication(claims: list[ClaimResult], replicate: list[ClaimResult]) -> None:
+    """Give each confirmatory claim the replication sample's verdict of the same ID (``replication``),
+    mark it ``fragile`` when the two verdicts differ, and pool the two samples' effects (inverse-
+    variance weights, where both have a standard error)."""
+    from ..stats.power import claim_se
+    by_id = {c.id: c for c in replicate}
+    for c in claims:
+        r = by_id.get(c.id)
+        if r is None:
+            continue
+        c.replication = {"verdict": r.verdict, "verdict_reason": r.verdict_reason, "effect": float(r.effect),
+                         "ci": [float(x) for x in r.ci], "p_value": r.p_value, "n": int(r.n),
+                         "p_holm": r.details.get("p_holm"), "training": r.training}
+        c.fragile = r.verdict != c.verdict
+        s1, s2 = claim_se(c), claim_se(r)
+        if s1 and s2 and c.rule != "composite":
+            w1, w2 = 1 / s1 ** 2, 1 / s2 ** 2
+            effect = (w1 * c.effect + w2 * r.effect) / (w1 + w2)
+            se = (w1 + w2) ** -0.5
+            c.pooled = {"effect": float(effect), "ci": [float(effect - 1.959964 * se), float(effect + 1.959964 * se)],
+                        "se": float(se)}
+
+
+def registry_entry(experiment: Experiment, cfg: Any, seeds: Any) -> dict[str, str]:
+    """What a committed stream's results were made with, as two hashes: ``construction`` (version,
+    the config as cache keys record it, the seeds: their number, or the list given by --seed-ids) and ``thresholds`` (the pre-registered claim
+    thresholds — ``registration`` — the fit guard, α and the cap limit)."""
+    def digest(obj: Any) -> str:
+        return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+    return {"construction": digest({"version": experiment.version, "config": key_config(cfg), "seeds": seeds}),
+            "thresholds": digest({"registration": experiment.registration or {},
+                                  "fit_guard": dataclasses.asdict(experiment.fit_guard), "alpha": ALPHA,
+                                  "max_cap_fraction": MAX_CAP_FRACTION, "max_fit_fraction": MAX_FIT_FRACTION})}
+
+
+def full_profile_entries(experiment: Experiment) -> dict[str, dict[str, str]]:
+    """The registry entries (per committed stream) a full-profile run with the default settings
+    makes: what ``experiments/registry/<name>.json`` must hold for the experiment's VERSION."""
+    profile = dict(experiment.profiles["full"])
+    seeds = profile.pop("seeds")
+    cfg = cli.build_config(experiment.config_cls, profile, {})
+    entry = registry_entry(experiment, cfg, seeds)
+    return {"confirm": entry, **({REPLICATE_STREAM: entry} if experiment.replicate else {})}
+
+
+def grid_edge_report(outdir: Path | str, max_fraction: float = 0.10) -> dict[str, dict]:
+    """The grid-edge rule, applied to a (pilot) run before a confirmatory one: per claim of
+    ``outdir``'s summary.json, per compared condition, the share of nets (on the runs its ``where``
+    selects in runs.csv) whose chosen learning rate is at an edge of the grid, and ``flagged``:
+    conditions above ``max_fraction`` (10 %), whose grid must be widened before the confirmatory run."""
+    outdir = Path(outdir)
+    summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
+    runs = read_runs(outdir / "runs.csv")
+    out = {}
+    for c in summary["claims"]:
+        if not c.get("compared") or "lr_edge" not in runs:
+            continue
+        sel = runs
+        for column, value in (c.get("where") or {}).items():
+            sel = sel[sel[column].isin(value if isinstance(value, (list, tuple)) else [value])]
+        shares = {}
+        for name in c["compared"]:
+            nets = _member_rows(sel[sel["condition"] == name])
+            shares[name] = float((nets["lr_edge"].astype("string").fillna("") != "").mean()) if len(nets) else None
+        out[c["id"]] = {"edge_fraction": shares,
+                        "flagged": sorted(k for k, v in shares.items() if v is not None and v > max_fraction)}
+    return out
 
 
 def v1_comparison(claims: list[ClaimResult], reasons: dict[str, str]) -> dict[str, dict]:
@@ -241,6 +387,61 @@ class Experiment:
     default_root: Path | Callable[[], Path] | None = None   # output root without --out (default: by profile);
     # a callable is asked only when needed, so that importing an experiment never looks for the project
     commands: dict[str, Command] = field(default_factory=dict)   # other modes of the script, e.g. --show-run SEED
+    fit_guard: FitGuard = field(default_factory=FitGuard)   # which nets did not fit (docs/fair_protocol.md)
+    registration: dict[str, dict] | None = None   # v3: claim ID -> pre-registered thresholds (sesoi, ...)
+    replicate: bool = False                       # v3: the full profile also runs a replication sample
+    registry: Path | None = None                  # the seed registry file (default experiments/registry/<name>.json)
+
+    def registry_path(self) -> Path:
+        return self.registry if self.registry is not None else (
+            project_root(near=self.make_units) / "experiments" / "registry" / f"{self.name}.json")
+
+    def _registry_enforced(self, opts: cli.RunOptions) -> bool:
+        """Whether this run's results are the committed ones (the committed root, or a registry
+        named explicitly): only then does a changed construction refuse to run and a new one register."""
+        return self.registry is not None or (opts.out is None and self.default_root is None)
+
+    def _registered_streams(self, opts: cli.RunOptions) -> list[str]:
+        if opts.profile != "full" or opts.stream not in COMMITTED_STREAMS:
+            return []
+        return [opts.stream] + ([REPLICATE_STREAM] if self.replicate and opts.stream == "confirm" else [])
+
+    def check_registry(self, cfg: Any, opts: cli.RunOptions, *, thresholds_only: bool = False) -> dict[str, dict]:
+        """Seed discipline: a committed stream's results were made with one construction and one set
+        of thresholds (:func:`registry_entry`); a run that would change either on that stream and
+        VERSION is refused (one line, exit 2) — bump VERSION or draw from a new stream. Returns the
+        entries this run adds (streams not registered yet)."""
+        streams = self._registered_streams(opts)
+        if not streams:
+            return {}
+        path = self.registry_path()
+        registry = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        current = registry_entry(self, cfg, opts.seeds if opts.seed_ids is None else list(opts.seed_ids))
+        new = {}
+        for stream in streams:
+            old = registry.get(str(self.version), {}).get(stream)
+            if old is None:
+                new[stream] = current
+                continue
+            changed = [k for k in (("thresholds",) if thresholds_only else ("construction", "thresholds"))
+                       if old.get(k) != current[k]]
+            if changed:
+                message = (f"{self.name} VERSION {self.version}, stream {stream!r}: the {' and '.join(changed)} "
+                           f"differ from those registered in {path.name} ({', '.join(f'{k} {old.get(k)}' for k in changed)}); "
+                           f"results on a committed stream cannot change construction: bump VERSION or draw from a new stream")
+                if self._registry_enforced(opts):
+                    raise cli.UsageError(message)
+                print(f"warning: {message} (not the committed output folder: running anyway)", file=sys.stderr)
+        return new if self._registry_enforced(opts) and not thresholds_only else {}
+
+    def write_registry(self, entries: dict[str, dict]) -> None:
+        if not entries:
+            return
+        path = self.registry_path()
+        registry = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        registry.setdefault(str(self.version), {}).update(entries)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, registry)
 
     def outdir(self, cfg: Any, opts: cli.RunOptions) -> Path:
         """``--out`` (or the default root) / the experiment's folder, which must be one plain name:
@@ -290,7 +491,11 @@ class Experiment:
         else:
             check_memory(cfg, n_seeds, self.shard_size, opts.given)
             units = self._units(cfg, opts)
+        if not opts.replot and REPLICATE_STREAM in self._registered_streams(opts) and opts.stream == "confirm":
+            units += self.make_units(cfg, dataclasses.replace(opts.context, stream=REPLICATE_STREAM))
+        if not opts.replot:
             check_run_size(n_seeds, len(units), "--seeds" if opts.seed_ids is None else "--seed-ids")
+        self._new_registry = self.check_registry(cfg, opts, thresholds_only=opts.replot)
         check_out(outdir, need_bytes=0 if opts.replot else float(n_seeds) * len(units) * DISK_BYTES)
         return cfg, opts, outdir, units
 
@@ -375,6 +580,18 @@ class Experiment:
                 client.close()
                 if cluster is not None:
                     cluster.close()
+
+    def _check_registration(self, claims: list[ClaimResult]) -> None:
+        """A v3 registration: every directional claim that is not a premise carries the SESOI its
+        registration names (a claim cannot loosen its own threshold after the fact)."""
+        if self.registration is None:
+            return
+        for c in claims:
+            reg = self.registration.get(c.id)
+            if c.rule == "directional" and not c.premise and c.sesoi is None:
+                raise ValueError(f"{self.name}: claim {c.id} is a v3 directional claim without a SESOI")
+            if reg is not None and "sesoi" in reg and reg["sesoi"] != c.sesoi:
+                raise ValueError(f"{self.name}: claim {c.id} has SESOI {c.sesoi}, registered {reg['sesoi']}")
 
     def _replot_config(self, cfg: Any, opts: cli.RunOptions, previous: dict) -> tuple[Any, dict]:
         """The config the saved runs were trained with (from the earlier summary.json) with the
@@ -467,15 +684,33 @@ class Experiment:
                 raise
             line = report.line()
             compute_seconds = round(report.compute_seconds, 2)
-            atomic_write_text(stage / "runs.csv", runs_table(report.records).to_csv(index=False))
+            samples = {u.hash: REPLICATE_STREAM if u.key.get("stream") == REPLICATE_STREAM else "confirm" for u in units}
+            table = runs_table(report.records)
+            if REPLICATE_STREAM in samples.values():
+                table.insert(2, "sample", table["unit"].map(samples))
+            atomic_write_text(stage / "runs.csv", table.to_csv(index=False))
             atomic_write_json(stage / "extras.json", extras_table(report.records))
             # unit hash -> the key it hashes (mtlmech.load joins these in as config columns)
             atomic_write_json(stage / "units.json", {u.hash: json.loads(canonical_json(u.key)) for u in units})
             runs = read_runs(stage / "runs.csv")
             extras = json.loads((stage / "extras.json").read_text())
-        findings = self.analyse(runs, extras, cfg, stage)
-        attach_training(findings.claims, runs)
+        every = eval_every_of(cfg)
+        replicated = "sample" in runs.columns and (runs["sample"] == REPLICATE_STREAM).any()
+        main_runs = runs[runs["sample"] != REPLICATE_STREAM] if replicated else runs
+        main_units = set(main_runs["unit"]) if "unit" in main_runs else None
+        findings = self.analyse(main_runs, {u: e for u, e in extras.items() if main_units is None or u in main_units},
+                                cfg, stage)
+        self._check_registration(findings.claims)
+        attach_training(findings.claims, main_runs, self.fit_guard, every)
         judge(findings.claims)
+        if replicated:   # the same analysis and rules on the independent sample (Holm within it)
+            rep_runs = runs[runs["sample"] == REPLICATE_STREAM]
+            with tempfile.TemporaryDirectory() as scratch:   # its figures are not kept
+                rep = self.analyse(rep_runs, {u: e for u, e in extras.items() if u in set(rep_runs["unit"])},
+                                   cfg, Path(scratch))
+            attach_training(rep.claims, rep_runs, self.fit_guard, every)
+            judge(rep.claims)
+            merge_replication(findings.claims, rep.claims)
         v1 = v1_comparison(findings.claims, findings.superseded)
         if opts.replot:
             trained = previous.get("provenance")
@@ -498,9 +733,13 @@ class Experiment:
             "description": self.doc.strip().split("\n\n")[0].replace("\n", " "),
             "profile": previous.get("profile", opts.profile) if opts.replot else opts.profile,
             "claims": [c.to_dict() for c in findings.claims],
+            "tally": tally(findings.claims),
+            "rules": {"fit_guard": dataclasses.asdict(self.fit_guard), "registration": self.registration,
+                      "replication": ({"stream": REPLICATE_STREAM, "n_runs": int((runs["sample"] == REPLICATE_STREAM).sum())}
+                                      if replicated else None)},
             "constructions_tried": findings.constructions_tried,
             "tables": findings.tables,
-            "training": training_table(runs),
+            "training": training_table(main_runs, self.fit_guard, every),
             "v1": v1,
             "figures": findings.figures,
             "n_runs": int(len(runs)),
@@ -511,6 +750,7 @@ class Experiment:
         }
         atomic_write_json(stage / "summary.json", summary)
         outputs.commit(rows=len(runs), carry=[n for n in DATA_FILES if opts.replot and (outdir / n).exists()])
+        self.write_registry(getattr(self, "_new_registry", {}))
         print(f"{self.name}: {line}")
         from .verdict_lines import claim_lines
         print("\n".join(claim_lines(findings.claims, profile=summary["profile"])))

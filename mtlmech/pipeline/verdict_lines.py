@@ -26,6 +26,18 @@ def edge_note(training: dict) -> str:
     return f"⚠ extend the grid: a grid-edge learning rate chosen by {', '.join(flags)} of seeds" if flags else ""
 
 
+def _replication(d: dict) -> str:
+    """`` | replication: <verdict> (FRAGILE) | P(same verdict: <verdict>) 0.97`` where the claim has them."""
+    out = ""
+    rep = d.get("replication")
+    if rep:
+        out += f" | replication: {rep.get('verdict')}" + (" (FRAGILE)" if d.get("fragile") else "")
+    if d.get("p_same_verdict") is not None:
+        of = (d.get("details") or {}).get("p_same_verdict_of", d.get("verdict"))
+        out += f" | P(same verdict: {of}) {d['p_same_verdict']:.2f}"
+    return out
+
+
 def claim_lines(claims: list, *, profile: str = "full") -> list[str]:
     """The lines a run prints for its claims (``ClaimResult`` objects or their dicts)."""
     out = [f"  ({QUICK_LABEL}: few seeds and sizes; the committed verdicts are the full profile's)"] \
@@ -38,7 +50,8 @@ def claim_lines(claims: list, *, profile: str = "full") -> list[str]:
         ci = d.get("ci") or [None, None]
         p = d.get("p_value")
         out.append(f"  {d['id']:5s} {verdict:15s} effect {_num(d.get('effect'))} CI [{_num(ci[0])}, {_num(ci[1])}]"
-                   f" p={p if p is None else f'{p:.3g}'} n={d.get('n')}")
+                   f" p={p if p is None else f'{p:.3g}'} n={d.get('n')}"
+                   + _replication(d))
         note = edge_note(d.get("training") or {})
         if note:
             out.append(f"        {note}")

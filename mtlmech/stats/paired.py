@@ -87,3 +87,18 @@ def paired_claim(row, *, id: str, statement: str, source: str, test: str, direct
                                 **{k: _count(row.get(k)) for k in ("n_diverged_treatment", "n_diverged_control",
                                                                    "n_saturated_treatment", "n_saturated_control")},
                                 "frac_seeds_treatment_lower": float(row["frac_treatment_better"]), **details})
+
+
+def paired_arrays(runs: pd.DataFrame, *, metric: str, treatment: str, control: str,
+                  where: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-seed ``metric`` of ``treatment`` and ``control`` on the runs ``where`` selects
+    (column -> value or list of values), aligned by seed (seeds missing either condition are left
+    out): the inputs of the :mod:`mtlmech.stats.declare` constructors."""
+    sel = runs
+    for column, value in (where or {}).items():
+        sel = sel[sel[column].isin(value if isinstance(value, (list, tuple)) else [value])]
+    wide = sel.pivot_table(index="seed", columns="condition", values=metric, aggfunc="first", dropna=False)
+    if treatment not in wide or control not in wide:
+        raise ValueError(f"no runs of {treatment!r} and {control!r} where {where}")
+    wide = wide[[treatment, control]].dropna(how="all")
+    return wide[treatment].to_numpy(float), wide[control].to_numpy(float)

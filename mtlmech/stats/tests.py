@@ -18,6 +18,17 @@ CI_LEVEL = 0.95
 VERDICTS = ("replicated", "not replicated", "inconclusive")
 
 
+def describes(text: str):
+    """Attach ``text`` (what the function computes, in the words a claim's ``test`` uses) to a test
+    or interval function as ``fn.description``: claim constructors (:mod:`mtlmech.stats.declare`)
+    take their ``test`` text from the functions they call, so the text cannot drift from the code."""
+    def mark(fn):
+        fn.description = text
+        return fn
+    return mark
+
+
+@describes("Wilson score interval")
 def wilson_ci(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
     """Wilson score interval for a proportion k/n; (0, 1) when n = 0."""
     if n == 0:
@@ -29,11 +40,13 @@ def wilson_ci(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
+@describes("one-sided Fisher exact test")
 def fisher_exact(k1: int, n1: int, k2: int, n2: int, alternative: str = "greater") -> float:
     """p-value that rate k1/n1 exceeds (``greater``), falls below (``less``) or differs from k2/n2."""
     return float(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative).pvalue)
 
 
+@describes("Newcombe hybrid Wilson score interval of the difference")
 def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, level: float = CI_LEVEL) -> tuple[float, float]:
     """CI for the difference of two independent proportions (Newcombe's hybrid Wilson score)."""
     l1, u1 = wilson_ci(k1, n1, level)
@@ -43,6 +56,7 @@ def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, level: float = CI_LEVEL
     return float(d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
+@describes("one-sided Wilcoxon signed-rank test (zero differences split)")
 def paired_wilcoxon(a: Sequence[float], b: Sequence[float], alternative: str = "less") -> float:
     """Wilcoxon signed-rank p-value for the paired differences a − b (``less``: a below b).
 
@@ -60,6 +74,7 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float], alternative: str = "
                               method="approx" if ties else "auto").pvalue)
 
 
+@describes("paired percentile bootstrap CI of the mean difference")
 def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], level: float = CI_LEVEL,
                         n_resamples: int = 10_000, random_state: int = 0) -> tuple[float, float, float]:
     """Mean of the paired differences a − b and its percentile-bootstrap CI (resampling pairs)."""
@@ -75,6 +90,7 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], level: float = C
     return float(d.mean()), float(lo), float(hi)
 
 
+@describes("t-interval of the mean")
 def mean_ci(x: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
     """Mean and t-interval of independent values (for figure error bars)."""
     x = np.asarray(x, dtype=np.float64)
@@ -99,6 +115,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
+@describes("TOST, two one-sided paired t-tests on the mean difference")
 def paired_tost(a: Sequence[float], b: Sequence[float], low: float, high: float) -> tuple[float, float, float]:
     """Two one-sided tests that the *mean* paired difference a − b lies inside (low, high).
 
@@ -121,6 +138,7 @@ def paired_tost(a: Sequence[float], b: Sequence[float], low: float, high: float)
     return max(p_low, p_high), p_low, p_high
 
 
+@describes("exact McNemar test (binomial test of the discordant pairs)")
 def mcnemar_exact(treatment: Sequence[bool], control: Sequence[bool], alternative: str = "two-sided") -> dict:
     """McNemar's exact test for paired binary outcomes (same seed under two conditions).
 
@@ -156,6 +174,44 @@ def verdict_directional(p_adjusted: float, effect: float, ci: tuple[float, float
     if wrong_side or (p_opposite is not None and p_opposite < alpha):
         return "not replicated"
     return "inconclusive"
+
+
+def verdict_directional_sesoi(p_adjusted: float, effect: float, direction: str, p_opposite: float | None,
+                              p_equivalent: float | None, alpha: float = ALPHA) -> str:
+    """The version-3 directional rule (a claim with a pre-registered smallest effect of interest,
+    SESOI): *replicated* when the one-sided p in ``direction`` (Holm-adjusted) is below α;
+    *not replicated* when the effect is shown smaller than the SESOI — ``p_equivalent``, the
+    Holm-adjusted TOST p of "the effect lies within ±SESOI", below α — or significant the other
+    way (``p_opposite`` below α): the same strength of evidence both ways; else *inconclusive*.
+    (The version-2 rule also refuted on a raw 95 % CI on the wrong side of zero, weaker evidence.)"""
+    if direction not in ("less", "greater"):
+        raise ValueError("direction must be 'less' or 'greater'")
+    sign = -1 if direction == "less" else 1
+    if p_adjusted is not None and p_adjusted < alpha and sign * effect > 0:
+        return "replicated"
+    if (p_equivalent is not None and p_equivalent < alpha) or (p_opposite is not None and p_opposite < alpha):
+        return "not replicated"
+    return "inconclusive"
+
+
+def interval_p(interval, holds, *, smallest: float = 1e-15) -> float:
+    """The smallest α for which ``holds(interval(1 − α))`` is true: the p-value of an interval
+    condition (a CI inside a band, beyond a threshold, wholly outside a margin), so that the
+    condition can be Holm-corrected like any test — it holds at the Holm-adjusted level exactly
+    when this p, Holm-adjusted, is below α. ``interval(level)`` returns the two-sided CI at
+    ``level``; the condition gets easier as the level falls. 1.0 when it fails even at level ~0."""
+    if not holds(interval(1e-9)):
+        return 1.0
+    if holds(interval(1 - smallest)):
+        return smallest
+    lo, hi = np.log(smallest), np.log(1 - 1e-9)   # log α: holds at hi, fails at lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if holds(interval(1 - np.exp(mid))):
+            hi = mid
+        else:
+            lo = mid
+    return float(np.exp(hi))
 
 
 def verdict_equivalence(p_adjusted: float, ci: tuple[float, float], margin: tuple[float, float],

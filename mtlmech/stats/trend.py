@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .tests import CI_LEVEL
+from .tests import CI_LEVEL, describes
 
 
 def per_seed_benefit(runs: pd.DataFrame, *, metric: str, treatment: str, control: str, by: Sequence[str],
@@ -28,6 +28,7 @@ def per_seed_benefit(runs: pd.DataFrame, *, metric: str, treatment: str, control
     return out[np.isfinite(out["benefit"])]
 
 
+@describes("OLS slope with one-sided t-tests and a t-interval")
 def slope_test(x: Sequence[float], y: Sequence[float], direction: str = "greater",
                level: float = CI_LEVEL) -> dict:
     """OLS slope of ``y`` on ``x`` with its t-interval and one-sided p-values in both directions."""
@@ -80,6 +81,7 @@ def matched_size_bootstrap(control: dict[float, np.ndarray], target: np.ndarray,
             "n_resamples": n_resamples}
 
 
+@describes("contrast of independent levels' means, Welch t-test and t-interval")
 def level_contrast(values: dict[float, Sequence[float]], high: Sequence[float], low: Sequence[float],
                    direction: str = "greater", level: float = CI_LEVEL) -> dict:
     """Contrast of independent groups' means: mean over ``high`` levels of each level's mean minus
