@@ -11,7 +11,7 @@ version 3 and docs/fair_protocol.md):
   patience runs out and a net stops when all its trained tasks are frozen, so MTL's Task1 is not
   trained on after Task1 stalled merely because Task2–4 still improve (under version 2's rule the
   MTL nets at n = 128 ran a median 6020 epochs against STL's 2355). STL nets are unchanged by it.
-  Runs on the PyTorch trainer until the fused kernel gains the rule.
+  Both trainers implement the rule (tested equal); the fused kernel runs it.
 - Fit guard: Task1 (noise-free) training error at its snapshot above 0.05 counts a net as not
   fitted, besides a saturated net and a best epoch at the first check; a claim with > 5 % of
   either compared condition's nets not fitted is inconclusive ("under-trained"). The version-2

@@ -171,6 +171,30 @@ def test_untrained_outputs_are_skipped_yet_decay_as_in_the_reference():
     assert (a.final[2][0, :, :4].abs() < init[2][0, :, :4].abs()).all(), "untrained outputs must decay"
 
 
+@pytest.mark.parametrize("stopping", ["all_tasks", "per_task"])
+def test_stopping_rules_match_reference(stopping):
+    """Both stopping rules: v2's (stop when every trained task is stale at once) and the symmetric one
+    (each task's snapshot freezes when its own patience runs out): the same best, frozen and stop
+    epochs and snapshots as the PyTorch trainer, for STL and MTL members."""
+    n_members, k, dtype = 9, 3, torch.float64
+    spec = NetSpec(n_inputs=8, n_outputs=k, hidden=(12,))
+    data, halt, _ = problem(8, 12, k, 48, 40, n_members, 11, dtype)
+    ts = TrainSpec(epochs=400, lr=0.6, eval_every=2, patience=5, stopping=stopping)
+    a, b = both(spec, [("stop", s) for s in range(n_members)], data, dtype, train_spec=ts,
+                task_weights=mixed_weights(n_members, k), halt=halt, lr=torch.linspace(0.3, 2.0, n_members))
+    assert_same_epochs(a, b)
+    for xs, ys in ((a.final, b.final), (a.task_snapshots, b.task_snapshots)):
+        assert max_diff(xs, ys) <= 1e-10
+    if stopping == "per_task":
+        assert torch.equal(a.frozen_epoch, b.frozen_epoch)
+        mtl = [m for m in range(n_members) if m % 3 == 2]
+        froze = a.frozen_epoch[mtl]
+        assert (froze[:, :2] > 0).all(), "every trained MTL task freezes before the net stops"
+        assert (froze.min(dim=1).values < a.stop_epoch[mtl]).any(), "some task freezes while its net trains on"
+    else:
+        assert a.frozen_epoch is None and b.frozen_epoch is None
+
+
 def test_divergence_and_patience_stops_match_reference():
     n = 4
     spec = NetSpec(n_inputs=8, n_outputs=4, hidden=(16,), output="linear")

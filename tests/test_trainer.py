@@ -345,16 +345,14 @@ def test_per_task_stopping_freezes_each_task_where_its_own_patience_ran_out():
     assert spread >= 2, "the test needs MTL nets whose tasks freeze at different epochs"
 
 
-def test_per_task_stopping_falls_back_to_the_pytorch_trainer_visibly():
+def test_per_task_stopping_runs_in_the_fused_kernel_and_is_validated():
     from mtlmech.engine import fused
     from mtlmech.engine.nets import NetConfig
     from mtlmech.engine.training import resolve_backend
     ts = TrainSpec(epochs=10, patience=2, stopping="per_task")
     data = make_data(2)
     params = init_params(SPEC, [("fb", 0), ("fb", 1)])
-    assert "per_task" in fused.unsupported(SPEC, params, data, ts, torch.ones(2, 4), data)
-    assert resolve_backend("auto", NetConfig(hidden=(16,)), ts).startswith("torch")
-    with pytest.raises(ValueError, match="stopping"):
-        resolve_backend("fused", NetConfig(hidden=(16,)), ts)
+    assert fused.unsupported(SPEC, params, data, ts, torch.ones(2, 4), data) is None
+    assert resolve_backend("auto", NetConfig(hidden=(16,)), ts).startswith("fused")
     with pytest.raises(ValueError, match="stopping"):
         TrainSpec(stopping="sometimes")

@@ -151,8 +151,6 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
     why = structure_unsupported(len(spec.hidden), ts.batch_size)
     if why is not None:
         return why
-    if getattr(ts, "stopping", "all_tasks") != "all_tasks":
-        return f"stopping={ts.stopping!r} (the kernel stops on all tasks only; not ported yet)"
     if ts.loss not in LOSS_CODES or (ts.loss == "ce" and spec.output != "sigmoid"):
         return f"loss {ts.loss!r} with {spec.output} outputs"
     if len(params) != 4:
@@ -191,10 +189,10 @@ def unsupported(spec, params, data, train_spec, task_weights, halt=None, test=No
 _SOURCE = Path(__file__).with_name(fused_build.SOURCE_NAME)
 _I64 = ("n_members", "n_in", "n_hid", "n_out", "n", "np", "batched_x", "batched_y",
         "nh", "nhp", "batched_hx", "batched_hy", "batched_hm", "nt", "ntp", "batched_tx", "batched_ty", "batched_tm",
-        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve", "flush")
+        "epochs", "eval_every", "act", "out_kind", "loss_kind", "metric", "patience", "curves", "n_curve", "flush", "per_task")
 _POINTERS = ("xt", "yt", "wt", "hx", "hy", "hm", "tx", "ty", "tm", "w1s", "b1s", "w2s", "b2s", "step1", "step2",
              "decay", "trained", "snap_w1", "snap_b1", "snap_w2", "snap_b2", "sh_w1", "sh_b1", "sh_w2", "sh_b2",
-             "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "best_halt", "shared_best", "loss_curve",
+             "best_epoch", "shared_epoch", "diverged_epoch", "stop_epoch", "frozen_epoch", "best_halt", "shared_best", "loss_curve",
              "halt_curve", "test_curve", "diverged", "stopped_by")
 
 
@@ -382,6 +380,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
         diverged=torch.zeros(n_members, dtype=torch.bool),
         diverged_epoch=torch.zeros(n_members, dtype=torch.long),
         stop_epoch=torch.zeros(n_members, dtype=torch.long),
+        frozen_epoch=torch.zeros(n_members, n_out, dtype=torch.long),
         stopped_by=torch.zeros(n_members, dtype=torch.int8),
         loss_curve=torch.full((n_members, n_curve), float("nan"), dtype=dtype),
         halt_curve=torch.full((n_members, n_curve if halt is not None else 0, n_out), float("nan"), dtype=dtype),
@@ -420,7 +419,7 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
         epochs=ts.epochs, eval_every=ts.eval_every, act=ACT_CODES[spec.activation], out_kind=ACT_CODES[spec.output],
         loss_kind=LOSS_CODES[ts.loss], metric=HALT_CODES[ts.halt_metric],
         patience=-1 if ts.patience is None else int(ts.patience), curves=int(ts.record_curves), n_curve=n_curve,
-        flush=int(FLUSH_DENORMALS), momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
+        flush=int(FLUSH_DENORMALS), per_task=int(ts.stopping == "per_task"), momentum=ts.momentum, min_delta=ts.min_delta, xt=address(x), yt=address(y), wt=address(wt),
         w1s=output(w1), b1s=output(b1), w2s=output(w2), b2s=output(b2),
         step1=address(lr * layer_lr[:, 0]), step2=address(lr * layer_lr[:, 1]),
         decay=address(weight_decay.reshape(-1)), trained=address(task_weights > 0),
@@ -450,4 +449,5 @@ def train_fused(spec, params, data, train_spec, *, task_weights: torch.Tensor, l
                        best_epoch=best_epoch, best_halt=out["best_halt"], shared_best_epoch=shared_epoch,
                        shared_best_halt=out["shared_best"], diverged=out["diverged"],
                        diverged_epoch=out["diverged_epoch"], epochs_run=ts.epochs, stop_epoch=out["stop_epoch"],
-                       stopped_by=[STOP_CODES[int(c)] for c in out["stopped_by"]], backend="fused", **curves)
+                       stopped_by=[STOP_CODES[int(c)] for c in out["stopped_by"]], backend="fused",
+                       frozen_epoch=out["frozen_epoch"] if ts.stopping == "per_task" else None, **curves)

@@ -508,11 +508,12 @@ struct Args {
     int64_t nt, ntp, batched_tx, batched_ty, batched_tm;  // the same for the test rows
     int64_t epochs, eval_every, act, out_kind, loss_kind, metric, patience, curves, n_curve;
     int64_t flush;                                       // 1: flush-to-zero and denormals-are-zero
+    int64_t per_task;                                    // 1: each task's snapshot freezes when its own patience runs out
     double momentum, min_delta;
     void *xt, *yt, *wt, *hx, *hy, *hm, *tx, *ty, *tm;
     void *w1s, *b1s, *w2s, *b2s, *step1, *step2, *decay, *trained;
     void *snap_w1, *snap_b1, *snap_w2, *snap_b2, *sh_w1, *sh_b1, *sh_w2, *sh_b2;
-    int64_t *best_epoch, *shared_epoch, *diverged_epoch, *stop_epoch;
+    int64_t *best_epoch, *shared_epoch, *diverged_epoch, *stop_epoch, *frozen_epoch;
     void *best_halt, *shared_best, *loss_curve, *halt_curve, *test_curve;
     bool *diverged;
     int8_t* stopped_by;
@@ -528,6 +529,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
     std::vector<T> v_w1(d * H), v_b1(H), v_w2(H * K), v_b2(K), h_hid(H * nhp), h_out(K * nhp), t_hid(H * ntp),
         t_out(K * ntp), h_count(K), h(K), t_count(K), t_h(K), res(K), ref(K);
     std::vector<int64_t> last_improved(K), order(K);
+    std::vector<char> frozen(K);
     const T inf = std::numeric_limits<T>::infinity();
     auto P = [](void* p) { return static_cast<T*>(p); };
     auto gather = [&](const T* src, int64_t npad, T* dst) {   // rows in the member's order
@@ -606,6 +608,8 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
             best_epoch[k] = 0;
             ref[k] = inf;
             last_improved[k] = 0;
+            frozen[k] = 0;
+            A.frozen_epoch[m * K + k] = 0;
             task_snapshot(k);
         }
         snapshot(P(A.sh_w1) + m * d * H, P(A.sh_b1) + m * H, P(A.sh_w2) + m * H * K, P(A.sh_b2) + m * K);
@@ -645,7 +649,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
                 T total = 0;
                 for (int64_t k = 0; k < K; ++k) {
                     total += h[k] * trained[k];
-                    if (trained[k] > T(0) && h[k] < best_halt[k]) {
+                    if (trained[k] > T(0) && !frozen[k] && h[k] < best_halt[k]) {
                         best_halt[k] = h[k];
                         best_epoch[k] = epoch;
                         task_snapshot(k);
@@ -659,7 +663,7 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
                              P(A.sh_b2) + m * K);
                 }
                 for (int64_t k = 0; k < K; ++k)
-                    if (trained[k] > T(0) && h[k] < ref[k] - min_delta) {
+                    if (trained[k] > T(0) && !frozen[k] && h[k] < ref[k] - min_delta) {
                         ref[k] = h[k];
                         last_improved[k] = epoch;
                     }
@@ -680,9 +684,18 @@ static void train(const Args& A, const int64_t* members, int64_t n_members) {
                     A.stopped_by[m] = 2;
                     break;
                 }
+                // all_tasks (v2): stop when every trained task is stale at once. per_task: a stale task
+                // freezes for good (its snapshot and best epoch no longer move); stop when all are frozen.
                 bool waited = true;
-                for (int64_t k = 0; k < K; ++k)
-                    if (trained[k] > T(0) && epoch - last_improved[k] < A.patience * A.eval_every) waited = false;
+                for (int64_t k = 0; k < K; ++k) {
+                    if (!(trained[k] > T(0))) continue;
+                    const bool stale = frozen[k] || epoch - last_improved[k] >= A.patience * A.eval_every;
+                    if (A.per_task && stale && !frozen[k]) {
+                        frozen[k] = 1;
+                        A.frozen_epoch[m * K + k] = epoch;
+                    }
+                    if (!stale) waited = false;
+                }
                 if (waited) {
                     A.stop_epoch[m] = epoch;
                     A.stopped_by[m] = 1;

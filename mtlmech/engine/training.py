@@ -83,11 +83,6 @@ def resolve_backend(requested: str, net=None, train: TrainSpec | None = None, de
     torch_trainer = f"torch-v{TORCH_TRAINER_VERSION}"
     if requested == "torch":
         return torch_trainer
-    if train is not None and train.stopping != "all_tasks":   # the fused kernel has the v2 rule only
-        if requested == "fused":
-            raise ValueError(f"--backend fused does not apply here: stopping={train.stopping!r} "
-                             f"(the fused kernel stops on all tasks only)")
-        return torch_trainer
     from . import fused
     why = fused.structure_unsupported(len(net.hidden) if net is not None else 1,
                                       train.batch_size if train is not None else None, device)
