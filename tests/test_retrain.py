@@ -135,3 +135,20 @@ def test_config_round_trips_through_the_saved_json():
         config_from_dict(parity_tasks.Config, {"gone": 1})
     assert same_value("", float("nan")) and same_value(3, 3.0) and not same_value(0.1, 0.1 + 1e-17 + 1e-16)
     assert same_value(False, False) and not same_value(True, "False")
+
+
+def test_rows_compare_exactly_under_one_arithmetic_and_within_tolerance_across_arithmetics():
+    """Issue 23: bitwise where the arithmetic is the same; across arithmetics the measured numbers
+    within the documented tolerance, but what the run chose (rate, epochs, stop reason) exactly."""
+    import pandas as pd
+
+    from mtlmech.pipeline.retraining import compare_rows
+    saved = pd.DataFrame([{"condition": "STL", "task": "T1", "test_mse": 0.08774830400943756, "lr": 0.5,
+                           "stop_epoch": 1140, "stopped_by": "patience"}])
+    rounding = [{"condition": "STL", "task": "T1", "test_mse": 0.08774831891, "lr": 0.5, "stop_epoch": 1140,
+                 "stopped_by": "patience"}]
+    assert compare_rows(rounding, saved) != []                    # same arithmetic: bitwise
+    assert compare_rows(rounding, saved, exact=False) == []       # another: within tolerance
+    for change in ({"lr": 1.0}, {"stop_epoch": 1150}, {"stopped_by": "cap"}, {"test_mse": 0.0900}):
+        moved = [{**rounding[0], **change}]
+        assert compare_rows(moved, saved, exact=False) != [], change

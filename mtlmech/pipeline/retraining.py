@@ -96,8 +96,26 @@ def same_value(new: Any, saved: Any) -> bool:
     return str(new) == str(saved)
 
 
-def compare_rows(new_rows: list[dict], saved: pd.DataFrame) -> list[str]:
-    """Differences between the rows a re-trained seed scores and its saved rows, as short texts.
+# Across arithmetics (another trainer or kernel version: docs/reproducibility.md) numbers agree to
+# rounding, amplified by training; what a run *chose* must still be the same.
+RTOL, ATOL = 1e-3, 1e-6
+CHOICE_COLUMNS = frozenset({"lr", "lr_mult", "hidden_lr_mult", "weight_decay", "grid_size"})
+
+
+def close_value(column: str, new: Any, saved: Any) -> bool:
+    """Equal within the documented tolerance (:data:`RTOL`, :data:`ATOL`) for measured floats; exactly
+    for everything a run chose or counted (learning rate, grid point, epochs, stop reason, flags)."""
+    if column in CHOICE_COLUMNS or not isinstance(new, float) or _missing(new) or _missing(saved):
+        return same_value(new, saved)
+    try:
+        return math.isclose(float(saved), new, rel_tol=RTOL, abs_tol=ATOL)
+    except (TypeError, ValueError):
+        return False
+
+
+def compare_rows(new_rows: list[dict], saved: pd.DataFrame, *, exact: bool = True) -> list[str]:
+    """Differences between the rows a re-trained seed scores and its saved rows, as short texts:
+    every value exactly (``exact``: the same arithmetic), or with :func:`close_value` (another one).
     A column the saved runs.csv does not have at all (a measure added to ``score_rows`` after the
     runs were written, e.g. ``saturated``) is not compared: it was never saved."""
     if len(new_rows) != len(saved):
@@ -107,10 +125,14 @@ def compare_rows(new_rows: list[dict], saved: pd.DataFrame) -> list[str]:
         for column, value in new.items():
             if column not in old.index:
                 continue
-            if not same_value(value, old[column]):
+            if not (same_value(value, old[column]) if exact else close_value(column, value, old[column])):
                 problems.append(f"row {i} ({new.get('condition', '?')}, {new.get('task', '?')}): "
                                 f"{column} = {value!r} now, {old[column]!r} saved")
     return problems
+
+
+def _without_backend(key: dict) -> dict:
+    return {k: v for k, v in key.items() if k != "backend"}
 
 
 def _unit_hash(unit: str, units: dict[str, dict], path: Path) -> str:
@@ -141,6 +163,7 @@ class Located:
     unit: Unit
     seed: int
     rows: pd.DataFrame
+    exact: bool = True   # the same arithmetic as when it was saved (else compared within tolerance)
 
 
 def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None, *, profile: str = "full",
@@ -176,7 +199,11 @@ def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None,
         raise RetrainError(f"{paths['summary.json']} records no config")
     context = _context(units[unit_hash], summary["provenance"].get("device"))
     rebuilt = {u.hash: u for u in exp.make_units(cfg, context)}
-    if unit_hash not in rebuilt:
+    exact = unit_hash in rebuilt
+    if not exact:   # the trainer's arithmetic differs here (another kernel version, no kernel): same key otherwise
+        same = [u for u in rebuilt.values() if _without_backend(u.key) == _without_backend(units[unit_hash])]
+        if len(same) == 1:
+            rebuilt = {unit_hash: same[0]}
         raise RetrainError(f"the current code no longer produces unit {unit_hash} from the saved config "
                            f"(the construction, problem or trainer changed since): rerun {exp.name}")
     runs = read_runs(paths["runs.csv"], dtype={"unit": str})
@@ -185,7 +212,7 @@ def locate(experiment: str, unit: str, seed: int, out: Path | str | None = None,
         seeds = sorted(runs.loc[runs["unit"] == unit_hash, "seed"].unique())
         raise RetrainError(f"runs.csv has no rows for unit {unit_hash}, seed {seed} "
                            f"(its seeds: {seeds[0]}..{seeds[-1]})" if seeds else f"runs.csv has no rows for unit {unit_hash}")
-    return Located(exp, rebuilt[unit_hash], int(seed), rows)
+    return Located(exp, rebuilt[unit_hash], int(seed), rows, exact)
 
 
 def retrain(experiment: str, unit: str, seed: int, out: Path | str | None = None, *, profile: str = "full",
@@ -194,8 +221,10 @@ def retrain(experiment: str, unit: str, seed: int, out: Path | str | None = None
     :class:`~mtlmech.protocol.Trained` with one member per condition (the grid point chosen on the
     halt set). ``experiment`` names the results folder in ``out`` (default as for
     :func:`mtlmech.load`), ``unit`` the unit hash (a unique prefix will do). With ``check`` the
-    retrained run is scored and must reproduce its saved rows exactly (a :class:`RetrainError`
-    names the first differences otherwise)."""
+    retrained run is scored and must reproduce its saved rows: exactly where the trainer's arithmetic
+    is the one the run was saved with (its unit key names it, e.g. ``fused-v4``), else every choice
+    (learning rate, epochs, stop reason) exactly and every measured number within :data:`RTOL`
+    (a :class:`RetrainError` names the first differences otherwise)."""
     found = locate(experiment, unit, seed, out, profile=profile, root=root)
     if found.unit.train is None:
         raise RetrainError(f"experiment {found.experiment.name} does not offer re-training yet: its units have no "
@@ -203,7 +232,7 @@ def retrain(experiment: str, unit: str, seed: int, out: Path | str | None = None
     trained = found.unit.train([found.seed])
     if check:
         records = found.unit.score(trained)
-        problems = compare_rows(records[found.seed]["rows"], found.rows)
+        problems = compare_rows(records[found.seed]["rows"], found.rows, exact=found.exact)
         if problems:
             raise RetrainError(f"re-training {found.experiment.name} unit {found.unit.hash} seed {found.seed} does not "
                                f"reproduce runs.csv: {'; '.join(problems[:3])}"
