@@ -81,7 +81,10 @@ def find_experiment(name: str, root: Path | None = None) -> Experiment:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+    """None, an empty string, NaN or pandas' NA (a missing value in a string column of runs.csv)."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return True
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def same_value(new: Any, saved: Any) -> bool:
