@@ -292,7 +292,7 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
                             "grid_size": len(group), "lr_edge": "+".join(edges),
                             **({} if select else {"chosen": i in picked})})
     if _work_records:
-        record = {"problem": problem.name, "n_members": len(members), "source": source, "groups": groups,
+        record = {"problem": getattr(problem, "name", type(problem).__name__), "n_members": len(members), "source": source, "groups": groups,
                   "chosen": chosen, "points": points, "seeds": list(seeds), "conditions": [c.name for c in conditions],
                   "task_weights": weights.numpy().copy(), "layers": [spec.n_inputs, *spec.hidden, spec.n_outputs],
                   "rows": {part: [len(getattr(s, part)) for s in member_splits] for part in ("train", "halt", "test")},
