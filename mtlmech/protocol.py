@@ -16,7 +16,10 @@ sources' practice) or at one shared stopping point.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,11 +140,65 @@ def select_on_halt(result: TrainResult, groups: Sequence[Sequence[int]], reporte
             for group, ks in zip(groups, reported)]
 
 
+SHARE_ENV = "MTLMECH_SHARE_MEMBERS"   # "0" trains every member, duplicates included (for tests)
+_work_records: list[list[dict]] = []   # open :func:`record_work` collectors
+
+
+def sharing_enabled(share: bool | None = None) -> bool:
+    """Whether :func:`train_conditions` trains identical members once: ``share`` if given, else on
+    unless ``MTLMECH_SHARE_MEMBERS=0``."""
+    return share if share is not None else os.environ.get(SHARE_ENV, "1") != "0"
+
+
+@contextmanager
+def record_work() -> Iterator[list[dict]]:
+    """Collect one record per :func:`train_conditions` call in the block: what was trained and how
+    long (for ``benchmarks/work_accounting.py``). Reads what the trainer returns; changes no number."""
+    records: list[dict] = []
+    _work_records.append(records)
+    try:
+        yield records
+    finally:
+        _work_records.remove(records)
+
+
+def _digest(splits: Splits, with_test: bool) -> str:
+    """Content digest of the arrays a trainer reads from ``splits``."""
+    h = hashlib.sha256()
+    parts = [(splits.train, "y"), (splits.halt, "y")] + ([(splits.test, "y_clean")] if with_test else [])
+    for data, target in parts:
+        for a in (data.x, getattr(data, target), data.mask):
+            a = np.ascontiguousarray(a)
+            h.update(repr((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def identical_members(seed_index: Sequence[int], member_splits: Sequence[Splits], weights: torch.Tensor,
+                      lr: Sequence[float], weight_decay: Sequence[float], layer_lr: Sequence[tuple],
+                      member_keys: Sequence[tuple] | None, *, with_test: bool) -> list[int]:
+    """For each member, the first member of the batch that is provably the same net: the same
+    initial weights (seed), the same data (by content), the same task weights, learning rate, weight
+    decay and layer multipliers (as resolved), and, where the row order is drawn per member
+    (mini-batches), the same member key. The batch shares one train spec."""
+    digests: dict[int, str] = {}
+    first: dict[tuple, int] = {}
+    out = []
+    for i, s in enumerate(member_splits):
+        if id(s) not in digests:
+            digests[id(s)] = _digest(s, with_test)
+        signature = (int(seed_index[i]), digests[id(s)], tuple(float(w) for w in weights[i].tolist()),
+                     float(lr[i]), float(weight_decay[i]), tuple(float(m) for m in layer_lr[i]),
+                     tuple(member_keys[i]) if member_keys is not None else None)
+        out.append(first.setdefault(signature, i))
+    return out
+
+
 def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: Sequence[int], *, key: tuple,
                      n_train: int, n_halt: int, n_test: int, net, train_spec: TrainSpec,
                      shared_data: bool = False, device: str = "cpu", dtype=torch.float32,
                      splits_for: Callable[[int], Splits] | None = None, select_on: str = "per_task",
-                     select: bool = True, backend: str = "auto") -> Trained:
+                     select: bool = True, backend: str = "auto", share: bool | None = None) -> Trained:
     """Train every (seed, condition, grid point) in one batch and keep, per seed and condition,
     the grid point chosen on the halt set; ``key`` names the config for all random streams.
 
@@ -151,6 +208,11 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
     ``net`` is a :class:`~mtlmech.engine.nets.NetConfig` (or a dict of its fields). ``splits_for(seed)``
     replaces the default per-seed draw (for experiments with their own data). With
     ``train_spec.record_curves`` the result holds per-epoch halt and (clean) test curves.
+
+    Members that are provably the same net (:func:`identical_members`, e.g. an untuned condition
+    and its tuned condition's ×1 grid point) are trained once and both get its result: a member's
+    numbers never depend on its batch-mates, so this changes no number. ``share=False`` (or
+    ``MTLMECH_SHARE_MEMBERS=0``) trains every member.
     """
     names = problem.task_names
     if len({(c.name, c.tasks) for c in conditions}) != len(conditions):
@@ -182,8 +244,6 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
                 points.append(point)
                 seed_index.append(j)
     seed_params = init_params(spec, [(*key, seed) for seed in seeds], device=device, dtype=dtype)
-    index = torch.tensor(seed_index, device=seed_params[0].device)
-    params = [p.index_select(0, index) for p in seed_params]
     weights = torch.tensor([[c.weight_of(t) for t in names] for _, c in members])
     base_lr = [(c.lr if c.lr is not None else train_spec.lr) for _, c in members]
     layer_lr = []
@@ -191,14 +251,31 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
         layers = list(c.layer_lr if c.layer_lr is not None else layer_default)
         layers[0] *= hidden_mult
         layer_lr.append(tuple(layers))
-    result = train(spec, params, as_batch([s.train for s in member_splits], device=device, dtype=dtype),
-                   train_spec=train_spec, task_weights=weights,
-                   halt=as_batch([s.halt for s in member_splits], device=device, dtype=dtype),
-                   test=as_batch([s.test for s in member_splits], clean=True, device=device, dtype=dtype)
+    lrs = [b * m for b, (m, _) in zip(base_lr, points)]
+    decays = [c.weight_decay for _, c in members]
+    member_keys = [(*key, seed, c.name, c.tasks) for seed, c in members]
+    source = (identical_members(seed_index, member_splits, weights, lrs,
+                                [train_spec.weight_decay if d is None else d for d in decays], layer_lr,
+                                member_keys if train_spec.batch_size is not None else None,
+                                with_test=train_spec.record_curves)
+              if sharing_enabled(share) else list(range(len(members))))
+    unique = sorted(set(source))
+    position = {i: n for n, i in enumerate(unique)}
+
+    def pick(values):
+        return [values[i] for i in unique]
+    u_splits = pick(member_splits)
+    u_index = torch.tensor(pick(seed_index), device=seed_params[0].device)
+    result = train(spec, [p.index_select(0, u_index) for p in seed_params],
+                   as_batch([s.train for s in u_splits], device=device, dtype=dtype),
+                   train_spec=train_spec, task_weights=weights[unique],
+                   halt=as_batch([s.halt for s in u_splits], device=device, dtype=dtype),
+                   test=as_batch([s.test for s in u_splits], clean=True, device=device, dtype=dtype)
                    if train_spec.record_curves else None,
-                   member_keys=[(*key, seed, c.name, c.tasks) for seed, c in members],
-                   lr=[b * m for b, (m, _) in zip(base_lr, points)],
-                   weight_decay=[c.weight_decay for _, c in members], layer_lr=layer_lr, backend=backend)
+                   member_keys=pick(member_keys), lr=pick(lrs), weight_decay=pick(decays), layer_lr=pick(layer_lr),
+                   backend=backend)
+    if len(unique) < len(members):
+        result = result.take([position[i] for i in source])
     reported = [[problem.task_index(t) for t in (members[g[0]][1].report or members[g[0]][1].tasks)] for g in groups]
     chosen = select_on_halt(result, groups, reported, select_on=select_on)
     keep = chosen if select else list(range(len(members)))
@@ -214,6 +291,17 @@ def train_conditions(problem: Problem, conditions: Sequence[Condition], seeds: S
             choices.append({"lr": base_lr[i] * points[i][0], "lr_mult": points[i][0], "hidden_lr_mult": points[i][1],
                             "grid_size": len(group), "lr_edge": "+".join(edges),
                             **({} if select else {"chosen": i in picked})})
+    if _work_records:
+        record = {"problem": getattr(problem, "name", type(problem).__name__), "n_members": len(members), "source": source, "groups": groups,
+                  "chosen": chosen, "points": points, "seeds": list(seeds), "conditions": [c.name for c in conditions],
+                  "task_weights": weights.numpy().copy(), "layers": [spec.n_inputs, *spec.hidden, spec.n_outputs],
+                  "rows": {part: [len(getattr(s, part)) for s in member_splits] for part in ("train", "halt", "test")},
+                  "epochs": train_spec.epochs, "eval_every": train_spec.eval_every,
+                  "record_curves": train_spec.record_curves, "patience": train_spec.patience,
+                  "stop_epoch": result.stop_epoch.cpu().numpy().copy(),
+                  "best_epoch": result.best_epoch.cpu().numpy().copy(), "backend": result.backend}
+        for records in _work_records:
+            records.append(record)
     return Trained(members=[members[i] for i in keep], splits=[member_splits[i] for i in keep],
                    result=result.take(keep), problem=problem, choices=choices)
 
