@@ -107,3 +107,22 @@ def test_grid_edge_report_reads_a_pilot_run(parity_tiny_out):
     assert set(report["DA4"]["edge_fraction"]) == {"MTL", "STL"}
     assert report["DA4u"]["flagged"] == []                        # one rate: never at an edge
     assert all(0 <= v <= 1 for v in report["DA4"]["edge_fraction"].values())
+
+
+def test_the_v2_stopping_default_enters_no_cache_key_even_in_nested_training_specs():
+    """Adding TrainSpec.stopping moved no committed key: left out of ``train`` and of nested specs
+    (data_amplification's ``da3_train``, controls' ``hint_train``) while it is ``all_tasks``."""
+    import dataclasses
+
+    from mtlmech.engine.training import TrainSpec
+    from mtlmech.pipeline.experiment import key_config
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        train: TrainSpec = TrainSpec()
+        da3_train: TrainSpec = TrainSpec(epochs=50)
+        per_task_train: TrainSpec = TrainSpec(stopping="per_task")
+
+    key = key_config(Cfg())
+    assert "stopping" not in key["train"] and "stopping" not in key["da3_train"]
+    assert key["per_task_train"]["stopping"] == "per_task"

@@ -83,14 +83,15 @@ def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, ex
 
 
 def key_config(cfg: Any, exclude: tuple[str, ...] = ()) -> dict:
-    """The config as a cache key records it: ``dataclasses.asdict`` minus ``exclude``, with
-    ``train.stopping`` left out while it is the version-2 default (``all_tasks``), so that adding
-    the option moved no existing cache key."""
-    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude}
-    train = config.get("train")
-    if isinstance(train, dict) and train.get("stopping") == "all_tasks":
-        config["train"] = {k: v for k, v in train.items() if k != "stopping"}
-    return config
+    """The config as a cache key records it: ``dataclasses.asdict`` minus ``exclude``, with every
+    training spec's ``stopping`` (``train``, and nested ones such as ``da3_train``) left out while it
+    is the version-2 default (``all_tasks``), so that adding the option moved no existing cache key."""
+    def drop_default(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_default(v) for k, v in value.items()
+                    if not (k == "stopping" and v == "all_tasks" and "lr_grid" in value)}
+        return value
+    return drop_default({k: v for k, v in dataclasses.asdict(cfg).items() if k not in exclude})
 
 
 @dataclass(frozen=True)
