@@ -332,7 +332,7 @@ def headline(summaries: list[dict]) -> list[str]:
                    + _tally_text(tally([{**c, 'kind': ''} for c in premises])) + ".")
     under = sum("under-trained" in str(c.get("verdict_reason", "")) for c in counted)
     if under:
-        out.append(f"{under} of the inconclusive verdicts are *under-trained* (over 5 % of runs stopped at the epoch cap).")
+        out.append(f"{under} of the inconclusive verdicts are *under-trained* (over 5 % of a compared condition's runs stopped at the epoch cap or did not fit: the fit guard).")
     return out
 
 
@@ -423,8 +423,10 @@ def build_report(root: Path, *, command: str | None = None) -> str:
         "Verdicts ([docs/CLAIMS.md](../docs/CLAIMS.md)): *replicated* = the pre-registered test is significant at "
         "α = 0.01 after Holm correction within the experiment, in the predicted direction (equivalence: TOST within "
         "the margin); *not replicated* = the CI excludes the predicted effect or the effect is significant the other "
-        "way; else *inconclusive* — *under-trained* when over 5 % of a compared condition's runs stopped at the "
-        "epoch cap. Each ID links to the claim in full on its experiment's page (test, training record, chosen "
+        "way (v3 claims with a smallest effect of interest: the effect shown within ±SESOI by TOST, or significant "
+        "the other way); else *inconclusive* — *under-trained* when over 5 % of a compared condition's runs "
+        "stopped at the epoch cap or did not fit (the fit guard). Premise checks are shown, never counted. "
+        "Each ID links to the claim in full on its experiment's page (test, training record, chosen "
         "learning rates, edge and cap flags, tables and figures).")
     out += ["", "## Claims"]
     out += ledger(summaries)
