@@ -403,7 +403,7 @@ def test_report_into_a_folder_it_cannot_write_is_one_line(out, capsys, monkeypat
     def read_only(path, text):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
     monkeypatch.setattr("mtlmech.pipeline.store.atomic_write_text", read_only)
-    one_line(*cli(["report", "--out", str(out)], capsys), "REPORT.md", "Permission denied")
+    one_line(*cli(["report", "--out", str(out)], capsys), str(out), "Permission denied")   # the first file it writes
 
 
 # ---------------------------------------------------------------------------------------------- compare folders
