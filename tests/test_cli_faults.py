@@ -212,11 +212,11 @@ def _help(experiment, monkeypatch, capsys, flag="--help") -> str:
 
 
 @pytest.mark.parametrize("module, expected", [
-    (eavesdropping, {"--train.epochs N": "(default: 50000; quick: 4000)", "--train.lr X": "(default: 0.5)",
+    (eavesdropping, {"--train.epochs N": "(default: 50000)", "--train.lr X": "(default: 0.5)",
                      "--train.patience N": "(default: 100; quick: 30)",
                      "--train.lr-grid X [X ...]": "(default: 0.25 1 4 16 64 256; quick: 1 4 16)",
                      "--train.eval-every N": "(default: 10)", "--seeds SEEDS": "(default: 200; quick: 12)"}),
-    (compare, {"--train.epochs N": "(default: 20000; quick: 3000)", "--train.lr X": "(default: 0.5)",
+    (compare, {"--train.epochs N": "(default: 20000)", "--train.lr X": "(default: 0.5)",
                "--train.patience N": "(default: 50; quick: 20)",
                "--train.lr-grid X [X ...]": "(default: 0.25 0.5 1 2 4 8; quick: 0.5 2)",
                "--train.eval-every N": "(default: 10)", "--seeds SEEDS": "(default: 200; quick: 16)",
