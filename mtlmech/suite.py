@@ -5,7 +5,6 @@ listed and run together. ``python run_all.py`` and ``mtlmech list | run | run-al
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import textwrap
 import time
@@ -16,7 +15,7 @@ from tqdm.auto import tqdm
 from .engine.training import BACKENDS
 from .pipeline.checks import check_environment, check_out, dask_spec
 from .pipeline.cli import UsageError, _out_path, check_device
-from .pipeline.experiment import Experiment, default_out, make_client
+from .pipeline.experiment import Experiment, default_out, load_script, make_client
 from .pipeline.paths import project_root, using_root
 from .report.citations import CITATIONS
 
@@ -57,13 +56,9 @@ def discover(root: Path | None = None) -> dict[str, Experiment]:
     found = {}
     with using_root(root) as resolved:
         for path in sorted((resolved / "experiments").glob("*.py")):
-            spec = importlib.util.spec_from_file_location(f"experiments.{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
             try:
-                spec.loader.exec_module(module)
+                module = load_script(path)
             except Exception as exc:   # noqa: BLE001 - any error in a user's file is one line naming it
-                sys.modules.pop(spec.name, None)
                 where = next((f"line {frame.lineno}" for frame in reversed(_frames(exc))
                               if Path(frame.filename) == path), "")
                 message = str(exc).splitlines()[0] if str(exc) else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -80,6 +82,21 @@ def unit_key(experiment: str, version: int, cfg: Any, run: cli.RunContext, *, ex
         problems = problem if isinstance(problem, (list, tuple)) else [problem]
         key["problems"] = [p.fingerprint() for p in problems]
     return key
+
+
+def load_script(path: Path) -> ModuleType:
+    """Execute the experiment script ``path`` as module ``experiments.<stem>`` (registered in
+    ``sys.modules``, so Dask workers and pickling find it) and return it. The one loader the suite's
+    discovery and :func:`mtlmech.retrain` use; the caller decides what an error in the file means."""
+    spec = importlib.util.spec_from_file_location(f"experiments.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
+    return module
 
 
 def key_config(cfg: Any, exclude: tuple[str, ...] = ()) -> dict:

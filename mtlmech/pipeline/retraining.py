@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from .cli import RunContext, UsageError, saved_config
-from .experiment import Experiment
+from .experiment import Experiment, load_script
 from .outputs import OutputsError, checked_folder, read_runs
 from .results import experiment_dir, read_json_file
 from .runner import Unit
@@ -60,18 +60,12 @@ def find_experiment(name: str, root: Path | None = None) -> Experiment:
     """The experiment the project registers under ``name`` (``EXPERIMENT``, or ``TOOL`` for compare).
     ``name`` is looked up in :func:`registered_experiments`; it is never used as a path, so a name
     read from a results file (``"../../elsewhere/code"``) cannot make this import any other file."""
-    import importlib.util
-    import sys
-
     known = registered_experiments(root)
     if not isinstance(name, str) or name not in known:
         shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
         raise RetrainError(f"no registered experiment {shown!r} (known: {', '.join(sorted(known))})")
     path = known[name]
-    spec = importlib.util.spec_from_file_location(f"experiments.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script(path)
     exp = getattr(module, "EXPERIMENT", None) or getattr(module, "TOOL", None)
     if not isinstance(exp, Experiment):
         raise RetrainError(f"{path} defines no EXPERIMENT")
